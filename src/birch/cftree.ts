@@ -1,0 +1,1074 @@
+/**
+ * The CF-tree of BIRCH (Zhang, Ramakrishnan, Livny 1996) with scikit-learn's exact semantics
+ * (sklearn.cluster.Birch, 1.2): radius threshold, branching factor, split around the farthest
+ * pair, splits propagating up, and a new root when the root splits.
+ *
+ * A clustering feature (CF) summarises a set of points x_1..x_n by
+ *   n, LS = sum x_i (the linear sum), SS = sum |x_i|^2 (the squared sum)
+ * and CFs add. The centroid is c = LS / n and the radius of the set is
+ *   r^2 = sum |x_i - c|^2 / n = SS / n - |c|^2
+ * which is what the threshold bounds: a leaf entry absorbs a point only if the merged entry's
+ * radius stays <= T. For unit vectors SS = n, so r^2 = 1 - |c|^2, and two tweets merge when
+ * |(a + b) / 2|^2 >= 1 - T^2, i.e. cos(a, b) >= 1 - 2 T^2.
+ *
+ * Storage: every node is one strided record in a single Float64Array (the STYLE.md layout),
+ * so a node's entry centroids are one contiguous block and the nearest entry is one pass of
+ * |c|^2 - 2 c.x with the squared norms cached:
+ *
+ *   node k, base = ORIGIN + k * stride
+ *   ┌────────────── header (8 words) ───────────────┬─ n[C] ─┬─ ss[C] ─┬─ sq[C] ─┬─ ref[C] ─┬── centroids C x d ──┬── linear sums C x d ──┐
+ *   │ count isLeaf parent parentSlot prev next _ _   │        │         │ |c|^2   │ child or │ one row per entry   │ one row per entry     │
+ *   └────────────────────────────────────────────────┴────────┴─────────┴─────────┴ id ──────┴─────────────────────┴───────────────────────┘
+ *
+ * C = B + 1: like sklearn a node can hold one entry more than the branching factor for the
+ * moment before it splits. `ref` is the child node for an inner entry and the stable cluster id
+ * for a leaf entry. Leaves are chained left to right (prev/next) as in sklearn.
+ *
+ * Nothing is allocated per insert: the path of a descent and the incoming CF live in scratch
+ * buffers sized once. The node pool grows by doubling (amortised), and freed nodes are reused.
+ */
+
+const H_COUNT = 0;
+const H_LEAF = 1;
+const H_PARENT = 2;
+const H_PSLOT = 3;
+const H_PREV = 4;
+const H_NEXT = 5;
+const HEADER = 8;
+
+/** Deepest tree we preallocate a path for. Each level multiplies the capacity by >= 2 (a split
+ * node keeps at least one entry on each side... and in practice ~B/2), so 64 levels is beyond
+ * any tree that fits in memory; the path buffers grow if it were ever exceeded. */
+const INITIAL_PATH = 64;
+
+export interface CFTreeOptions {
+  /** Vector dimension. */
+  dim: number;
+  /** Radius threshold T (sklearn's `threshold`). */
+  threshold: number;
+  /** Maximum entries per node B (sklearn's `branching_factor`), >= 2. */
+  branchingFactor: number;
+}
+
+/** One leaf entry (a cluster) as copied out of the tree. */
+export interface LeafEntry {
+  id: number;
+  n: number;
+  ss: number;
+  ls: Float64Array;
+  centroid: Float64Array;
+}
+
+export interface TreeShape {
+  height: number;
+  nodes: number;
+  leaves: number;
+  entries: number;
+  points: number;
+}
+
+export class CFTree {
+  readonly dim: number;
+  readonly branchingFactor: number;
+  private _threshold: number;
+  private thresholdSq: number;
+
+  /** Entries per node record (B + 1). */
+  private readonly cap: number;
+  private readonly offN: number;
+  private readonly offSS: number;
+  private readonly offSQ: number;
+  private readonly offRef: number;
+  private readonly offCent: number;
+  private readonly offLS: number;
+  private readonly stride: number;
+  /** Words before node 0: scratch for the incoming CF (its LS and centroid) and the split. */
+  private readonly origin: number;
+  private readonly scrLS = 0;
+  private readonly scrCent: number;
+
+  private mem: Float64Array;
+  private nodeCapacity: number;
+  private nodesUsed = 0;
+  private freeNodes: number[] = [];
+  private liveNodes = 0;
+
+  private root: number;
+  private firstLeaf: number;
+  private _height = 1;
+  private _entries = 0;
+  private _points = 0;
+  private _nextId = 1;
+
+  /** cluster id -> node * cap + slot */
+  private loc = new Map<number, number>();
+
+  private pathNode = new Int32Array(INITIAL_PATH);
+  private pathSlot = new Int32Array(INITIAL_PATH);
+  /** Pairwise squared distances of one node's entries during a split, C x C. */
+  private splitDist: Float64Array;
+  private splitSide: Uint8Array;
+
+  /** Node and slot of the leaf entry the last insert went to, and whether it was created. */
+  private lastNode = -1;
+  private lastSlot = -1;
+  lastCreated = false;
+
+  constructor(opts: CFTreeOptions) {
+    const { dim, threshold, branchingFactor } = opts;
+    if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`dim must be a positive integer, got ${dim}`);
+    if (!Number.isInteger(branchingFactor) || branchingFactor < 2)
+      throw new RangeError(`branchingFactor must be an integer >= 2, got ${branchingFactor}`);
+    if (!(threshold > 0) || !Number.isFinite(threshold))
+      throw new RangeError(`threshold must be a positive number, got ${threshold}`);
+    this.dim = dim;
+    this.branchingFactor = branchingFactor;
+    this._threshold = threshold;
+    this.thresholdSq = threshold * threshold;
+    const C = branchingFactor + 1;
+    this.cap = C;
+    this.offN = HEADER;
+    this.offSS = HEADER + C;
+    this.offSQ = HEADER + 2 * C;
+    this.offRef = HEADER + 3 * C;
+    // Even word offsets keep every centroid row 16-byte aligned for SIMD kernels.
+    this.offCent = even(HEADER + 4 * C);
+    this.offLS = this.offCent + C * dim;
+    this.stride = even(this.offLS + C * dim);
+    this.scrCent = even(dim);
+    this.origin = even(this.scrCent + dim);
+    this.nodeCapacity = 4;
+    this.mem = new Float64Array(this.origin + this.nodeCapacity * this.stride);
+    this.splitDist = new Float64Array(C * C);
+    this.splitSide = new Uint8Array(C);
+    this.root = this.allocNode(true);
+    this.firstLeaf = this.root;
+  }
+
+  get threshold(): number {
+    return this._threshold;
+  }
+
+  /** Changes the threshold for future inserts (existing entries are not re-checked). */
+  set threshold(t: number) {
+    if (!(t > 0) || !Number.isFinite(t)) throw new RangeError(`threshold must be a positive number, got ${t}`);
+    this._threshold = t;
+    this.thresholdSq = t * t;
+  }
+
+  /** Number of leaf entries (clusters). */
+  get size(): number {
+    return this._entries;
+  }
+
+  /** Number of points inserted and not removed. */
+  get points(): number {
+    return this._points;
+  }
+
+  get height(): number {
+    return this._height;
+  }
+
+  /** The id the next new cluster will get. */
+  get nextId(): number {
+    return this._nextId;
+  }
+
+  shape(): TreeShape {
+    let leaves = 0;
+    for (let l = this.firstLeaf; l !== -1; l = this.mem[this.base(l) + H_NEXT]) leaves++;
+    return {
+      height: this._height,
+      nodes: this.liveNodes,
+      leaves,
+      entries: this._entries,
+      points: this._points,
+    };
+  }
+
+  /**
+   * Inserts one point (a row of `x` starting at `offset`) and returns the id of the cluster
+   * that absorbed it, or of the new cluster it started (`lastCreated` tells which).
+   */
+  insert(x: ArrayLike<number>, offset = 0): number {
+    const m = this.mem;
+    const d = this.dim;
+    const ls = this.scrLS;
+    const ct = this.scrCent;
+    for (let i = 0; i < d; i++) {
+      const v = x[offset + i];
+      m[ls + i] = v;
+      m[ct + i] = v;
+    }
+    // sklearn: a new subcluster's centroid is the sample itself and its sq_norm is np.dot(x, x).
+    // Summed in that call's order, so that two copies of a tweet tie exactly as they do there.
+    const ss = dotFma4(m, ls, ls, d);
+    return this.insertScratch(1, ss, ss);
+  }
+
+  /**
+   * Inserts a whole CF (n points with linear sum `ls` and squared sum `ss`), as the rebuild
+   * with a larger threshold does with the leaf entries of the old tree. The id is kept when
+   * the CF starts a new entry and `id` is given.
+   */
+  insertCF(n: number, ls: ArrayLike<number>, ss: number, id?: number): number {
+    const m = this.mem;
+    const d = this.dim;
+    const inv = 1 / n;
+    let sq = 0;
+    for (let i = 0; i < d; i++) {
+      const v = ls[i];
+      m[this.scrLS + i] = v;
+      const c = inv * v;
+      m[this.scrCent + i] = c;
+      sq += c * c;
+    }
+    return this.insertScratch(n, ss, sq, id);
+  }
+
+  /** Inserts every row of a row-major matrix; fills `out` with the cluster ids. */
+  insertBatch(rows: ArrayLike<number>, count: number, out?: Float64Array): Float64Array {
+    const ids = out ?? new Float64Array(count);
+    for (let r = 0; r < count; r++) ids[r] = this.insert(rows, r * this.dim);
+    return ids;
+  }
+
+  /** The incoming CF is in scratch: LS at scrLS, centroid at scrCent, with n, ss and |c|^2. */
+  private insertScratch(nIn: number, ssIn: number, sqIn: number, keepId?: number): number {
+    let m = this.mem;
+    // ---- descend: at each level the entry with the smallest |c|^2 - 2 c.x (ties: lowest index)
+    let node = this.root;
+    let depth = 0;
+    while (m[this.base(node) + H_LEAF] === 0) {
+      if (depth >= this.pathNode.length) this.growPath();
+      const slot = this.closest(node);
+      this.pathNode[depth] = node;
+      this.pathSlot[depth] = slot;
+      depth++;
+      node = m[this.base(node) + this.offRef + slot];
+    }
+
+    // ---- leaf: absorb into the closest entry if the merged radius stays within T
+    let split = false;
+    let b = this.base(node);
+    let count = m[b + H_COUNT];
+    let id: number;
+    if (count === 0) {
+      id = this.appendFromScratch(node, nIn, ssIn, sqIn, keepId);
+    } else {
+      const slot = this.closest(node);
+      if (this.tryMerge(node, slot, nIn, ssIn)) {
+        id = m[b + this.offRef + slot];
+        this.lastNode = node;
+        this.lastSlot = slot;
+        this.lastCreated = false;
+      } else {
+        id = this.appendFromScratch(node, nIn, ssIn, sqIn, keepId);
+        count++;
+        // sklearn appends first and splits when the node holds B + 1 entries
+        split = count > this.branchingFactor;
+      }
+    }
+    this._points += nIn;
+
+    // ---- walk back up: update each ancestor entry, or split the child and fix the parent
+    let child = node;
+    for (let lvl = depth - 1; lvl >= 0; lvl--) {
+      const parent = this.pathNode[lvl];
+      const pslot = this.pathSlot[lvl];
+      if (!split) {
+        this.addScratchToEntry(parent, pslot, nIn, ssIn);
+      } else {
+        const sibling = this.splitNode(child);
+        m = this.mem; // the pool may have grown
+        this.setEntryFromChild(parent, pslot, child);
+        b = this.base(parent);
+        const at = m[b + H_COUNT];
+        m[b + H_COUNT] = at + 1;
+        this.setEntryFromChild(parent, at, sibling);
+        split = at + 1 > this.branchingFactor;
+      }
+      child = parent;
+    }
+    if (split) {
+      // the root split: the tree grows by one level
+      const sibling = this.splitNode(this.root);
+      const newRoot = this.allocNode(false);
+      m = this.mem;
+      const rb = this.base(newRoot);
+      m[rb + H_COUNT] = 2;
+      this.setEntryFromChild(newRoot, 0, this.root);
+      this.setEntryFromChild(newRoot, 1, sibling);
+      this.root = newRoot;
+      this._height++;
+    }
+    return id;
+  }
+
+  /** Index of the entry of `node` closest to the scratch centroid (sklearn's argmin). */
+  private closest(node: number): number {
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const count = m[b + H_COUNT];
+    const sq = b + this.offSQ;
+    const x = this.scrCent;
+    let best = 0;
+    let bestDist = Number.POSITIVE_INFINITY;
+    let second = Number.POSITIVE_INFINITY;
+    let row = b + this.offCent;
+    for (let k = 0; k < count; k++, row += d) {
+      const dist = -2 * dot(m, row, x, d) + m[sq + k];
+      if (dist < bestDist) {
+        second = bestDist;
+        bestDist = dist;
+        best = k;
+      } else if (dist < second) {
+        second = dist;
+      }
+    }
+    // A near tie (two entries at the same distance, e.g. two copies of one retweet) is settled
+    // in the arithmetic of numpy's dot (OpenBLAS gemv: four fused multiply-add lanes), so that
+    // the tree follows sklearn's; the rounding of the fast loop would pick at random.
+    if (second - bestDist <= NEAR_TIE * (Math.abs(bestDist) + 1)) {
+      const limit = bestDist + 2 * NEAR_TIE * (Math.abs(bestDist) + 1);
+      let exact = Number.POSITIVE_INFINITY;
+      row = b + this.offCent;
+      for (let k = 0; k < count; k++, row += d) {
+        if (-2 * dot(m, row, x, d) + m[sq + k] > limit) continue;
+        const v = -2 * dotFma4(m, row, x, d) + m[sq + k];
+        if (v < exact) {
+          exact = v;
+          best = k;
+        }
+      }
+    }
+    return best;
+  }
+
+  /**
+   * sklearn's merge_subcluster: the merged entry's squared radius is SS/n - |LS/n|^2; it is
+   * accepted when <= T^2. The expression can go slightly negative through cancellation when
+   * the points coincide (duplicates, retweets); that still passes the test, as it should.
+   */
+  private tryMerge(node: number, slot: number, nIn: number, ssIn: number): boolean {
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const newN = m[b + this.offN + slot] + nIn;
+    const newSS = m[b + this.offSS + slot] + ssIn;
+    const ls = b + this.offLS + slot * d;
+    const inv = 1 / newN;
+    const x = this.scrLS;
+    let sq = 0;
+    for (let i = 0; i < d; i++) {
+      const c = inv * (m[ls + i] + m[x + i]);
+      sq += c * c;
+    }
+    if (newSS / newN - sq > this.thresholdSq) return false;
+    const ct = b + this.offCent + slot * d;
+    for (let i = 0; i < d; i++) {
+      const v = m[ls + i] + m[x + i];
+      m[ls + i] = v;
+      m[ct + i] = inv * v;
+    }
+    m[b + this.offN + slot] = newN;
+    m[b + this.offSS + slot] = newSS;
+    m[b + this.offSQ + slot] = sq;
+    return true;
+  }
+
+  /** Appends the scratch CF as a new leaf entry of `node` with a fresh id. */
+  private appendFromScratch(node: number, nIn: number, ssIn: number, sqIn: number, keepId?: number): number {
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const slot = m[b + H_COUNT];
+    m[b + H_COUNT] = slot + 1;
+    m[b + this.offN + slot] = nIn;
+    m[b + this.offSS + slot] = ssIn;
+    m[b + this.offSQ + slot] = sqIn;
+    m.copyWithin(b + this.offLS + slot * d, this.scrLS, this.scrLS + d);
+    m.copyWithin(b + this.offCent + slot * d, this.scrCent, this.scrCent + d);
+    let id: number;
+    if (keepId !== undefined) {
+      if (this.loc.has(keepId)) throw new Error(`cluster id ${keepId} is already in the tree`);
+      id = keepId;
+      if (keepId >= this._nextId) this._nextId = keepId + 1;
+    } else {
+      id = this._nextId++;
+    }
+    m[b + this.offRef + slot] = id;
+    this.loc.set(id, node * this.cap + slot);
+    this._entries++;
+    this.lastNode = node;
+    this.lastSlot = slot;
+    this.lastCreated = true;
+    return id;
+  }
+
+  /** sklearn's _CFSubcluster.update on an inner entry: n, LS, SS add; centroid = LS / n. */
+  private addScratchToEntry(node: number, slot: number, nIn: number, ssIn: number): void {
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const n = m[b + this.offN + slot] + nIn;
+    m[b + this.offN + slot] = n;
+    m[b + this.offSS + slot] += ssIn;
+    const ls = b + this.offLS + slot * d;
+    const ct = b + this.offCent + slot * d;
+    const x = this.scrLS;
+    let sq = 0;
+    for (let i = 0; i < d; i++) {
+      const v = m[ls + i] + m[x + i];
+      m[ls + i] = v;
+      const c = v / n;
+      m[ct + i] = c;
+      sq += c * c;
+    }
+    m[b + this.offSQ + slot] = sq;
+  }
+
+  /** Sets entry `slot` of inner node `node` to the sum of `child`'s entries, pointing at it. */
+  private setEntryFromChild(node: number, slot: number, child: number): void {
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const cb = this.base(child);
+    const count = m[cb + H_COUNT];
+    const ls = b + this.offLS + slot * d;
+    const ct = b + this.offCent + slot * d;
+    let n = 0;
+    let ss = 0;
+    m.fill(0, ls, ls + d);
+    // sklearn's _split_node builds the new subclusters by update() in entry order
+    for (let k = 0; k < count; k++) {
+      n += m[cb + this.offN + k];
+      ss += m[cb + this.offSS + k];
+      const src = cb + this.offLS + k * d;
+      for (let i = 0; i < d; i++) m[ls + i] += m[src + i];
+    }
+    let sq = 0;
+    for (let i = 0; i < d; i++) {
+      const c = m[ls + i] / n;
+      m[ct + i] = c;
+      sq += c * c;
+    }
+    m[b + this.offN + slot] = n;
+    m[b + this.offSS + slot] = ss;
+    m[b + this.offSQ + slot] = sq;
+    m[b + this.offRef + slot] = child;
+    m[cb + H_PARENT] = node;
+    m[cb + H_PSLOT] = slot;
+  }
+
+  /**
+   * sklearn's _split_node: the two entries farthest apart seed two nodes and every entry goes
+   * to the nearer seed (ties to the second seed; the first seed always stays with itself, which
+   * matters when all centroids coincide: a leaf full of one retweet). The distances are
+   * computed as sklearn's euclidean_distances does: -2 c_i.c_j + |c_i|^2 + |c_j|^2 with the norms
+   * recomputed, clamped at 0, zero diagonal.
+   *
+   * `node` keeps the first group (compacted in place, order kept) and a new node, returned,
+   * takes the second; it is linked after `node` in the leaf chain.
+   */
+  private splitNode(node: number): number {
+    const sibling = this.allocNode(this.mem[this.base(node) + H_LEAF] === 1);
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const sb = this.base(sibling);
+    const count = m[b + H_COUNT];
+    const dist = this.splitDist;
+    const cent = b + this.offCent;
+    // Distances as sklearn's euclidean_distances computes them: -2 c_i.c_j + |c_i|^2 + |c_j|^2 with
+    // the norms recomputed, clamped at 0, zero diagonal. The matrix is not symmetric in floating
+    // point: sklearn adds (-2 c_i.c_j + |c_i|^2) + |c_j|^2 in that order, so d(i,j) and d(j,i)
+    // can differ in the last bit, and which of them is the maximum decides which seed comes first
+    // (the first keeps the node's place in the leaf chain). Those bits depend on the BLAS, so
+    // the fast pass below finds the farthest pair and the near ties, and only near ties are
+    // recomputed in sklearn's arithmetic (numpy's einsum order for the norms, a sequential
+    // fused multiply-add dot as OpenBLAS' gemm kernels do).
+    for (let i = 0; i < count; i++) dist[i * count + i] = dot(m, cent + i * d, cent + i * d, d);
+    let far = -1;
+    for (let i = 0; i < count; i++) {
+      const ni = dist[i * count + i];
+      for (let j = i + 1; j < count; j++) {
+        let v = -2 * dot(m, cent + i * d, cent + j * d, d) + ni + dist[j * count + j];
+        if (v < 0) v = 0;
+        dist[i * count + j] = v;
+        dist[j * count + i] = v;
+        if (v > far) far = v;
+      }
+    }
+    for (let i = 0; i < count; i++) dist[i * count + i] = 0;
+    // argmax in row-major order (the first maximum), with near ties settled exactly
+    const tie = far * (1 - NEAR_TIE);
+    let s1 = 0;
+    let s2 = 0;
+    let best = -1;
+    for (let i = 0; i < count; i++) {
+      for (let j = 0; j < count; j++) {
+        if (i === j || dist[i * count + j] < tie) continue;
+        const v = this.sklearnDist(cent, i, j);
+        if (v > best) {
+          best = v;
+          s1 = i;
+          s2 = j;
+        }
+      }
+    }
+    const side = this.splitSide;
+    for (let k = 0; k < count; k++) {
+      const a = dist[s1 * count + k];
+      const c = dist[s2 * count + k];
+      if (Math.abs(a - c) > NEAR_TIE * Math.max(a, c)) side[k] = a < c ? 0 : 1;
+      else side[k] = this.sklearnDist(cent, s1, k) < this.sklearnDist(cent, s2, k) ? 0 : 1;
+    }
+    side[s1] = 0;
+
+    const isLeaf = m[b + H_LEAF] === 1;
+    let w = 0;
+    let w2 = 0;
+    for (let k = 0; k < count; k++) {
+      if (side[k] === 0) {
+        if (w !== k) this.moveEntry(node, k, node, w);
+        w++;
+      } else {
+        this.moveEntry(node, k, sibling, w2);
+        w2++;
+      }
+    }
+    m[b + H_COUNT] = w;
+    m[sb + H_COUNT] = w2;
+    if (isLeaf) {
+      const next = m[b + H_NEXT];
+      m[sb + H_PREV] = node;
+      m[sb + H_NEXT] = next;
+      if (next !== -1) m[this.base(next) + H_PREV] = sibling;
+      m[b + H_NEXT] = sibling;
+    }
+    return sibling;
+  }
+
+  /** d(i, j) between entries of the node whose centroids start at `cent`, in sklearn's arithmetic. */
+  private sklearnDist(cent: number, i: number, j: number): number {
+    if (i === j) return 0;
+    const m = this.mem;
+    const d = this.dim;
+    const v = -2 * dotFma(m, cent + i * d, cent + j * d, d) + normSqNumpy(m, cent + i * d, d) + normSqNumpy(m, cent + j * d, d);
+    return v < 0 ? 0 : v;
+  }
+
+  /** Copies entry (fromNode, fromSlot) to (toNode, toSlot) and fixes the pointers to it. */
+  private moveEntry(fromNode: number, fromSlot: number, toNode: number, toSlot: number): void {
+    const m = this.mem;
+    const d = this.dim;
+    const fb = this.base(fromNode);
+    const tb = this.base(toNode);
+    m[tb + this.offN + toSlot] = m[fb + this.offN + fromSlot];
+    m[tb + this.offSS + toSlot] = m[fb + this.offSS + fromSlot];
+    m[tb + this.offSQ + toSlot] = m[fb + this.offSQ + fromSlot];
+    const ref = m[fb + this.offRef + fromSlot];
+    m[tb + this.offRef + toSlot] = ref;
+    m.copyWithin(tb + this.offCent + toSlot * d, fb + this.offCent + fromSlot * d, fb + this.offCent + (fromSlot + 1) * d);
+    m.copyWithin(tb + this.offLS + toSlot * d, fb + this.offLS + fromSlot * d, fb + this.offLS + (fromSlot + 1) * d);
+    if (m[tb + H_LEAF] === 1) {
+      this.loc.set(ref, toNode * this.cap + toSlot);
+      if (this.lastNode === fromNode && this.lastSlot === fromSlot) {
+        this.lastNode = toNode;
+        this.lastSlot = toSlot;
+      }
+    } else {
+      const cb = this.base(ref);
+      m[cb + H_PARENT] = toNode;
+      m[cb + H_PSLOT] = toSlot;
+    }
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /**
+   * The cluster whose centroid is nearest to `x` over all leaf entries (exact, like sklearn's
+   * predict), or -1 for an empty tree. Does not change the tree.
+   */
+  nearest(x: ArrayLike<number>, offset = 0): number {
+    const m = this.mem;
+    const d = this.dim;
+    const xs = this.scrCent;
+    for (let i = 0; i < d; i++) m[xs + i] = x[offset + i];
+    let bestId = -1;
+    let bestDist = Number.POSITIVE_INFINITY;
+    let second = Number.POSITIVE_INFINITY;
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT]) {
+      const b = this.base(leaf);
+      const count = m[b + H_COUNT];
+      let row = b + this.offCent;
+      for (let k = 0; k < count; k++, row += d) {
+        const dist = -2 * dot(m, row, xs, d) + m[b + this.offSQ + k];
+        if (dist < bestDist) {
+          second = bestDist;
+          bestDist = dist;
+          bestId = m[b + this.offRef + k];
+        } else if (dist < second) {
+          second = dist;
+        }
+      }
+    }
+    if (second - bestDist > NEAR_TIE * (Math.abs(bestDist) + 1)) return bestId;
+    // A near tie (copies of one point in several entries): settle it in the arithmetic of
+    // sklearn's predict (pairwise_distances_argmin: -2 x.c by gemm + |c|^2 by row_norms).
+    const limit = bestDist + 2 * NEAR_TIE * (Math.abs(bestDist) + 1);
+    let exact = Number.POSITIVE_INFINITY;
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT]) {
+      const b = this.base(leaf);
+      const count = m[b + H_COUNT];
+      let row = b + this.offCent;
+      for (let k = 0; k < count; k++, row += d) {
+        if (-2 * dot(m, row, xs, d) + m[b + this.offSQ + k] > limit) continue;
+        const v = -2 * dotFma(m, xs, row, d) + normSqNumpy(m, row, d);
+        if (v < exact) {
+          exact = v;
+          bestId = m[b + this.offRef + k];
+        }
+      }
+    }
+    return bestId;
+  }
+
+  /**
+   * The leaf entry an insert of `x` would be compared with (one descent, O(height * B * d)),
+   * or -1 for an empty tree. Does not change the tree.
+   */
+  descend(x: ArrayLike<number>, offset = 0): number {
+    const m = this.mem;
+    const d = this.dim;
+    for (let i = 0; i < d; i++) m[this.scrCent + i] = x[offset + i];
+    let node = this.root;
+    while (m[this.base(node) + H_LEAF] === 0) node = m[this.base(node) + this.offRef + this.closest(node)];
+    if (m[this.base(node) + H_COUNT] === 0) return -1;
+    return m[this.base(node) + this.offRef + this.closest(node)];
+  }
+
+  has(id: number): boolean {
+    return this.loc.has(id);
+  }
+
+  /** Number of points in cluster `id` (0 when it is not in the tree). */
+  count(id: number): number {
+    const l = this.loc.get(id);
+    if (l === undefined) return 0;
+    const node = Math.floor(l / this.cap);
+    return this.mem[this.base(node) + this.offN + (l - node * this.cap)];
+  }
+
+  /** Copies the centroid of cluster `id` into `out`; false when the id is not in the tree. */
+  centroidInto(id: number, out: Float64Array | Float32Array): boolean {
+    const l = this.loc.get(id);
+    if (l === undefined) return false;
+    const node = Math.floor(l / this.cap);
+    const at = this.base(node) + this.offCent + (l - node * this.cap) * this.dim;
+    for (let i = 0; i < this.dim; i++) out[i] = this.mem[at + i];
+    return true;
+  }
+
+  /**
+   * Cosine similarity between `x` and the centroid of the cluster the last insert went to:
+   * how typical the tweet is of its cluster (1 for the first tweet of a cluster).
+   */
+  lastSimilarity(x: ArrayLike<number>, offset = 0): number {
+    if (this.lastNode < 0) return 0;
+    const m = this.mem;
+    const d = this.dim;
+    const at = this.base(this.lastNode) + this.offCent + this.lastSlot * d;
+    let dp = 0;
+    let xx = 0;
+    for (let i = 0; i < d; i++) {
+      const v = x[offset + i];
+      dp += v * m[at + i];
+      xx += v * v;
+    }
+    const cc = m[this.base(this.lastNode) + this.offSQ + this.lastSlot];
+    const den = Math.sqrt(xx * cc);
+    return den > 0 ? dp / den : 0;
+  }
+
+  /** Leaf entries in leaf-chain order (left to right), copied out. */
+  *entries(): IterableIterator<LeafEntry> {
+    const d = this.dim;
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = this.mem[this.base(leaf) + H_NEXT]) {
+      const b = this.base(leaf);
+      const count = this.mem[b + H_COUNT];
+      for (let k = 0; k < count; k++) {
+        const m = this.mem;
+        yield {
+          id: m[b + this.offRef + k],
+          n: m[b + this.offN + k],
+          ss: m[b + this.offSS + k],
+          ls: m.slice(b + this.offLS + k * d, b + this.offLS + (k + 1) * d),
+          centroid: m.slice(b + this.offCent + k * d, b + this.offCent + (k + 1) * d),
+        };
+      }
+    }
+  }
+
+  /** Leaf nodes in leaf-chain order, each the list of its entries. */
+  leaves(): LeafEntry[][] {
+    const out: LeafEntry[][] = [];
+    let cur: LeafEntry[] | null = null;
+    let curLeaf = -1;
+    for (const e of this.entries()) {
+      const l = this.loc.get(e.id)!;
+      const leaf = Math.floor(l / this.cap);
+      if (leaf !== curLeaf || cur === null) {
+        cur = [];
+        out.push(cur);
+        curLeaf = leaf;
+      }
+      cur.push(e);
+    }
+    // empty leaves (only the root of an empty tree) are not listed
+    return out;
+  }
+
+  // ---------------------------------------------------------------- removal
+
+  /**
+   * Removes cluster `id` from the tree: its entry leaves its leaf and its CF is subtracted from
+   * every ancestor entry. A node left empty is freed and its entry removed from its parent in
+   * turn; a root left with a single inner entry hands over to that child (the tree shrinks).
+   * Returns false when the id is not in the tree.
+   */
+  remove(id: number): boolean {
+    const l = this.loc.get(id);
+    if (l === undefined) return false;
+    const m = this.mem;
+    const d = this.dim;
+    let node = Math.floor(l / this.cap);
+    let slot = l - node * this.cap;
+    let b = this.base(node);
+    const n = m[b + this.offN + slot];
+    const ss = m[b + this.offSS + slot];
+    // keep the removed LS in scratch to subtract it from the ancestors
+    m.copyWithin(this.scrLS, b + this.offLS + slot * d, b + this.offLS + (slot + 1) * d);
+    this.loc.delete(id);
+    this._entries--;
+    this._points -= n;
+    if (this.lastNode === node && this.lastSlot === slot) this.lastNode = -1;
+
+    // remove the entry (and every node it empties) bottom-up, then subtract above that
+    for (;;) {
+      this.removeSlot(node, slot);
+      b = this.base(node);
+      if (m[b + H_COUNT] > 0 || node === this.root) break;
+      const parent = m[b + H_PARENT];
+      const pslot = m[b + H_PSLOT];
+      this.freeNode(node);
+      node = parent;
+      slot = pslot;
+    }
+    for (let cur = node; cur !== this.root; ) {
+      const cb = this.base(cur);
+      const parent = this.mem[cb + H_PARENT];
+      const pslot = this.mem[cb + H_PSLOT];
+      this.subtractScratchFromEntry(parent, pslot, n, ss);
+      cur = parent;
+    }
+    // an inner root with one entry: its child becomes the root
+    for (;;) {
+      const rb = this.base(this.root);
+      if (this.mem[rb + H_LEAF] === 1) break;
+      const count = this.mem[rb + H_COUNT];
+      if (count === 0) {
+        // every cluster is gone: start over with an empty leaf
+        this.freeNode(this.root);
+        this.root = this.allocNode(true);
+        this.firstLeaf = this.root;
+        this._height = 1;
+        break;
+      }
+      if (count > 1) break;
+      const child = this.mem[rb + this.offRef];
+      this.freeNode(this.root);
+      this.root = child;
+      this.mem[this.base(child) + H_PARENT] = -1;
+      this.mem[this.base(child) + H_PSLOT] = -1;
+      this._height--;
+    }
+    return true;
+  }
+
+  /** Removes entry `slot` of `node`, shifting the later entries left to keep their order. */
+  private removeSlot(node: number, slot: number): void {
+    const m = this.mem;
+    const b = this.base(node);
+    const count = m[b + H_COUNT];
+    for (let k = slot + 1; k < count; k++) this.moveEntry(node, k, node, k - 1);
+    m[b + H_COUNT] = count - 1;
+    if (this.lastNode === node && this.lastSlot > slot) this.lastSlot--;
+  }
+
+  private subtractScratchFromEntry(node: number, slot: number, nOut: number, ssOut: number): void {
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const n = m[b + this.offN + slot] - nOut;
+    m[b + this.offN + slot] = n;
+    m[b + this.offSS + slot] -= ssOut;
+    const ls = b + this.offLS + slot * d;
+    const ct = b + this.offCent + slot * d;
+    let sq = 0;
+    for (let i = 0; i < d; i++) {
+      const v = m[ls + i] - m[this.scrLS + i];
+      m[ls + i] = v;
+      const c = v / n;
+      m[ct + i] = c;
+      sq += c * c;
+    }
+    m[b + this.offSQ + slot] = sq;
+  }
+
+  // ---------------------------------------------------------------- node pool
+
+  private base(node: number): number {
+    return this.origin + node * this.stride;
+  }
+
+  private allocNode(isLeaf: boolean): number {
+    let node: number;
+    if (this.freeNodes.length > 0) {
+      node = this.freeNodes.pop()!;
+    } else {
+      if (this.nodesUsed === this.nodeCapacity) {
+        const cap = this.nodeCapacity * 2;
+        const next = new Float64Array(this.origin + cap * this.stride);
+        next.set(this.mem);
+        this.mem = next;
+        this.nodeCapacity = cap;
+      }
+      node = this.nodesUsed++;
+    }
+    const b = this.base(node);
+    const m = this.mem;
+    m[b + H_COUNT] = 0;
+    m[b + H_LEAF] = isLeaf ? 1 : 0;
+    m[b + H_PARENT] = -1;
+    m[b + H_PSLOT] = -1;
+    m[b + H_PREV] = -1;
+    m[b + H_NEXT] = -1;
+    this.liveNodes++;
+    return node;
+  }
+
+  private freeNode(node: number): void {
+    const m = this.mem;
+    const b = this.base(node);
+    if (m[b + H_LEAF] === 1) {
+      const prev = m[b + H_PREV];
+      const next = m[b + H_NEXT];
+      if (prev !== -1) m[this.base(prev) + H_NEXT] = next;
+      if (next !== -1) m[this.base(next) + H_PREV] = prev;
+      if (this.firstLeaf === node) this.firstLeaf = next;
+    }
+    m[b + H_COUNT] = 0;
+    this.freeNodes.push(node);
+    this.liveNodes--;
+  }
+
+  private growPath(): void {
+    const n = this.pathNode.length * 2;
+    const pn = new Int32Array(n);
+    pn.set(this.pathNode);
+    const ps = new Int32Array(n);
+    ps.set(this.pathSlot);
+    this.pathNode = pn;
+    this.pathSlot = ps;
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  /**
+   * Checks the tree's invariants and returns the problems found (empty when all hold):
+   * every inner entry's CF equals the sum of its child's entries (relative tolerance `tol`),
+   * no node over the branching factor, every leaf entry within the threshold, parent pointers,
+   * the leaf chain, the id index, and the counts.
+   */
+  audit(tol = 1e-9): string[] {
+    const problems: string[] = [];
+    const m = this.mem;
+    const d = this.dim;
+    let entries = 0;
+    let points = 0;
+    let nodes = 0;
+    const leafOrder: number[] = [];
+    const visit = (node: number, depth: number): void => {
+      nodes++;
+      const b = this.base(node);
+      const count = m[b + H_COUNT];
+      if (count > this.branchingFactor) problems.push(`node ${node} has ${count} entries > B`);
+      if (m[b + H_LEAF] === 1) {
+        if (depth !== this._height) problems.push(`leaf ${node} at depth ${depth}, height ${this._height}`);
+        leafOrder.push(node);
+        for (let k = 0; k < count; k++) {
+          entries++;
+          const n = m[b + this.offN + k];
+          points += n;
+          const id = m[b + this.offRef + k];
+          if (this.loc.get(id) !== node * this.cap + k) problems.push(`id ${id} index is stale`);
+          const r2 = m[b + this.offSS + k] / n - m[b + this.offSQ + k];
+          if (r2 > this.thresholdSq * (1 + tol) + tol && n > 1)
+            problems.push(`entry ${id} radius ${Math.sqrt(r2)} > threshold ${this._threshold}`);
+        }
+        return;
+      }
+      if (count === 0) problems.push(`inner node ${node} is empty`);
+      for (let k = 0; k < count; k++) {
+        const child = m[b + this.offRef + k];
+        const cb = this.base(child);
+        if (m[cb + H_PARENT] !== node || m[cb + H_PSLOT] !== k)
+          problems.push(`node ${child} parent pointer is (${m[cb + H_PARENT]},${m[cb + H_PSLOT]})`);
+        let n = 0;
+        let ss = 0;
+        const ls = new Float64Array(d);
+        for (let j = 0; j < m[cb + H_COUNT]; j++) {
+          n += m[cb + this.offN + j];
+          ss += m[cb + this.offSS + j];
+          for (let i = 0; i < d; i++) ls[i] += m[cb + this.offLS + j * d + i];
+        }
+        const en = m[b + this.offN + k];
+        if (Math.abs(en - n) > tol * Math.max(1, n)) problems.push(`inner entry ${node}/${k} n ${en} != ${n}`);
+        const ess = m[b + this.offSS + k];
+        if (Math.abs(ess - ss) > tol * Math.max(1, Math.abs(ss)))
+          problems.push(`inner entry ${node}/${k} ss ${ess} != ${ss}`);
+        let scale = 1;
+        for (let i = 0; i < d; i++) scale = Math.max(scale, Math.abs(ls[i]));
+        for (let i = 0; i < d; i++) {
+          if (Math.abs(m[b + this.offLS + k * d + i] - ls[i]) > tol * scale) {
+            problems.push(`inner entry ${node}/${k} ls[${i}] differs`);
+            break;
+          }
+        }
+        visit(child, depth + 1);
+      }
+    };
+    visit(this.root, 1);
+    if (entries !== this._entries) problems.push(`entry count ${this._entries} != ${entries}`);
+    if (points !== this._points) problems.push(`point count ${this._points} != ${points}`);
+    if (entries !== this.loc.size) problems.push(`id index holds ${this.loc.size} ids for ${entries} entries`);
+    if (nodes !== this.liveNodes) problems.push(`live nodes ${this.liveNodes} != ${nodes}`);
+    const chain: number[] = [];
+    for (let l = this.firstLeaf; l !== -1; l = m[this.base(l) + H_NEXT]) chain.push(l);
+    // The chain is not the tree's left-to-right order: an inner split redistributes children by
+    // distance, while the chain only ever inserts a split leaf's sibling right after it (sklearn).
+    const sorted = (a: number[]) => [...a].sort((x, y) => x - y).join();
+    if (sorted(chain) !== sorted(leafOrder)) problems.push('leaf chain does not hold exactly the leaves');
+    for (const l of chain) {
+      const next = m[this.base(l) + H_NEXT];
+      if (next !== -1 && m[this.base(next) + H_PREV] !== l) problems.push(`leaf ${next} prev is not ${l}`);
+    }
+    return problems;
+  }
+}
+
+/** Relative gap below which two distances are a near tie, settled in sklearn's arithmetic. */
+const NEAR_TIE = 1e-12;
+
+/** Veltkamp's splitter for doubles: 2^27 + 1. */
+const SPLITTER = 134217729;
+
+/**
+ * sum_k a_k b_k accumulated as s = fma(a_k, b_k, s) in order, the way OpenBLAS' gemm kernels
+ * accumulate one output. JavaScript has no fma, so each step is emulated with an error-free
+ * product (Dekker) and sum (Knuth); the final rounding can differ from a true fma in rare
+ * double-rounding cases. Slow (~20 flops a term): only used to settle near ties in a split.
+ */
+function dotFma(m: Float64Array, a: number, b: number, d: number): number {
+  let s = 0;
+  for (let k = 0; k < d; k++) s = fma(m[a + k], m[b + k], s);
+  return s;
+}
+
+/** fma(x, y, s) emulated: an error-free product (Dekker) and sum (Knuth), rounded once more. */
+function fma(x: number, y: number, s: number): number {
+  const p = x * y;
+  const xs = SPLITTER * x;
+  const xh = xs - (xs - x);
+  const xl = x - xh;
+  const ys = SPLITTER * y;
+  const yh = ys - (ys - y);
+  const yl = y - yh;
+  const e = xh * yh - p + xh * yl + xl * yh + xl * yl;
+  const t = p + s;
+  const z = t - p;
+  const r = p - (t - z) + (s - z);
+  return t + (r + e);
+}
+
+/** A dot product as OpenBLAS' gemv kernels sum it: four fma lanes, then (l0 + l2) + (l1 + l3). */
+function dotFma4(m: Float64Array, a: number, b: number, d: number): number {
+  let l0 = 0;
+  let l1 = 0;
+  let l2 = 0;
+  let l3 = 0;
+  let k = 0;
+  for (; k + 4 <= d; k += 4) {
+    l0 = fma(m[a + k], m[b + k], l0);
+    l1 = fma(m[a + k + 1], m[b + k + 1], l1);
+    l2 = fma(m[a + k + 2], m[b + k + 2], l2);
+    l3 = fma(m[a + k + 3], m[b + k + 3], l3);
+  }
+  for (; k < d; k++) l0 = fma(m[a + k], m[b + k], l0);
+  return l0 + l2 + (l1 + l3);
+}
+
+/**
+ * |row|^2 summed in the order of numpy's einsum('ij,ij->i') (its baseline SSE2 loop: two
+ * lanes, blocks of eight taken back to front, lanes added at the end), which is what sklearn's
+ * row_norms computes. The split compares d(i,j) with d(j,i), which differ only by the rounding
+ * of these norms, so reproducing their bits reproduces sklearn's choice of seeds.
+ */
+function normSqNumpy(m: Float64Array, a: number, d: number): number {
+  let l0 = 0;
+  let l1 = 0;
+  let k = 0;
+  for (; d - k >= 8; k += 8) {
+    for (let blk = 6; blk >= 0; blk -= 2) {
+      const x0 = m[a + k + blk];
+      const x1 = m[a + k + blk + 1];
+      l0 = x0 * x0 + l0;
+      l1 = x1 * x1 + l1;
+    }
+  }
+  for (; k < d; k += 2) {
+    const x0 = m[a + k];
+    l0 = x0 * x0 + l0;
+    if (k + 1 < d) {
+      const x1 = m[a + k + 1];
+      l1 = x1 * x1 + l1;
+    }
+  }
+  return l0 + l1;
+}
+
+function even(n: number): number {
+  return n + (n & 1);
+}
+
+/** Dot product of two rows of `m`, four accumulators so the adds pipeline. */
+function dot(m: Float64Array, a: number, b: number, d: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  const d4 = d - (d & 3);
+  for (; i < d4; i += 4) {
+    s0 += m[a + i] * m[b + i];
+    s1 += m[a + i + 1] * m[b + i + 1];
+    s2 += m[a + i + 2] * m[b + i + 2];
+    s3 += m[a + i + 3] * m[b + i + 3];
+  }
+  for (; i < d; i++) s0 += m[a + i] * m[b + i];
+  return s0 + s1 + s2 + s3;
+}
