@@ -108,6 +108,9 @@ export class CFTree {
   /** Pairwise squared distances of one node's entries during a split, C x C. */
   private splitDist: Float64Array;
   private splitSide: Uint8Array;
+  /** Per split: each entry's squared norm in numpy's order. Per descent: each entry's dot. */
+  private splitNorms: Float64Array;
+  private nodeDots: Float64Array;
 
   /** Node and slot of the leaf entry the last insert went to, and whether it was created. */
   private lastNode = -1;
@@ -141,6 +144,8 @@ export class CFTree {
     this.mem = new Float64Array(this.origin + this.nodeCapacity * this.stride);
     this.splitDist = new Float64Array(C * C);
     this.splitSide = new Uint8Array(C);
+    this.splitNorms = new Float64Array(C);
+    this.nodeDots = new Float64Array(C);
     this.root = this.allocNode(true);
     this.firstLeaf = this.root;
   }
@@ -151,7 +156,8 @@ export class CFTree {
 
   /** Changes the threshold for future inserts (existing entries are not re-checked). */
   set threshold(t: number) {
-    if (!(t > 0) || !Number.isFinite(t)) throw new RangeError(`threshold must be a positive number, got ${t}`);
+    if (!(t > 0) || !Number.isFinite(t))
+      throw new RangeError(`threshold must be a positive number, got ${t}`);
     this._threshold = t;
     this.thresholdSq = t * t;
   }
@@ -177,7 +183,7 @@ export class CFTree {
 
   shape(): TreeShape {
     let leaves = 0;
-    for (let l = this.firstLeaf; l !== -1; l = this.mem[this.base(l) + H_NEXT]) leaves++;
+    for (let l = this.firstLeaf; l !== -1; l = this.mem[this.base(l) + H_NEXT] | 0) leaves++;
     return {
       height: this._height,
       nodes: this.liveNodes,
@@ -240,19 +246,19 @@ export class CFTree {
     // ---- descend: at each level the entry with the smallest |c|^2 - 2 c.x (ties: lowest index)
     let node = this.root;
     let depth = 0;
-    while (m[this.base(node) + H_LEAF] === 0) {
+    while ((m[this.base(node) + H_LEAF] | 0) === 0) {
       if (depth >= this.pathNode.length) this.growPath();
       const slot = this.closest(node);
       this.pathNode[depth] = node;
       this.pathSlot[depth] = slot;
       depth++;
-      node = m[this.base(node) + this.offRef + slot];
+      node = m[this.base(node) + this.offRef + slot] | 0;
     }
 
     // ---- leaf: absorb into the closest entry if the merged radius stays within T
     let split = false;
     let b = this.base(node);
-    let count = m[b + H_COUNT];
+    let count = m[b + H_COUNT] | 0;
     let id: number;
     if (count === 0) {
       id = this.appendFromScratch(node, nIn, ssIn, sqIn, keepId);
@@ -284,7 +290,7 @@ export class CFTree {
         m = this.mem; // the pool may have grown
         this.setEntryFromChild(parent, pslot, child);
         b = this.base(parent);
-        const at = m[b + H_COUNT];
+        const at = m[b + H_COUNT] | 0;
         m[b + H_COUNT] = at + 1;
         this.setEntryFromChild(parent, at, sibling);
         split = at + 1 > this.branchingFactor;
@@ -311,15 +317,18 @@ export class CFTree {
     const m = this.mem;
     const d = this.dim;
     const b = this.base(node);
-    const count = m[b + H_COUNT];
+    const count = m[b + H_COUNT] | 0;
     const sq = b + this.offSQ;
     const x = this.scrCent;
+    const dots = this.nodeDots;
     let best = 0;
     let bestDist = Number.POSITIVE_INFINITY;
     let second = Number.POSITIVE_INFINITY;
     let row = b + this.offCent;
     for (let k = 0; k < count; k++, row += d) {
-      const dist = -2 * dot(m, row, x, d) + m[sq + k];
+      const dp = dot(m, row, x, d);
+      dots[k] = dp;
+      const dist = -2 * dp + m[sq + k];
       if (dist < bestDist) {
         second = bestDist;
         bestDist = dist;
@@ -328,23 +337,26 @@ export class CFTree {
         second = dist;
       }
     }
+    if (second - bestDist > NEAR_TIE * (Math.abs(bestDist) + 1)) return best;
     // A near tie (two entries at the same distance, e.g. two copies of one retweet) is settled
     // in the arithmetic of numpy's dot (OpenBLAS gemv: four fused multiply-add lanes), so that
-    // the tree follows sklearn's; the rounding of the fast loop would pick at random.
-    if (second - bestDist <= NEAR_TIE * (Math.abs(bestDist) + 1)) {
-      const limit = bestDist + 2 * NEAR_TIE * (Math.abs(bestDist) + 1);
-      let exact = Number.POSITIVE_INFINITY;
-      row = b + this.offCent;
-      for (let k = 0; k < count; k++, row += d) {
-        if (-2 * dot(m, row, x, d) + m[sq + k] > limit) continue;
-        const v = -2 * dotFma4(m, row, x, d) + m[sq + k];
-        if (v < exact) {
-          exact = v;
-          best = k;
-        }
+    // the tree follows sklearn's; the rounding of the fast loop would pick at random. A zero dot
+    // (no shared coordinate: most pairs of sparse tweet vectors) is exact already, so a tie among
+    // such entries stands as the fast loop settled it (lowest index).
+    const limit = bestDist + 2 * NEAR_TIE * (Math.abs(bestDist) + 1);
+    let exact = Number.POSITIVE_INFINITY;
+    let pick = best;
+    row = b + this.offCent;
+    for (let k = 0; k < count; k++, row += d) {
+      const dp = dots[k];
+      if (-2 * dp + m[sq + k] > limit) continue;
+      const v = -2 * (dp === 0 ? 0 : dotFma4(m, row, x, d)) + m[sq + k];
+      if (v < exact) {
+        exact = v;
+        pick = k;
       }
     }
-    return best;
+    return pick;
   }
 
   /**
@@ -384,7 +396,7 @@ export class CFTree {
     const m = this.mem;
     const d = this.dim;
     const b = this.base(node);
-    const slot = m[b + H_COUNT];
+    const slot = m[b + H_COUNT] | 0;
     m[b + H_COUNT] = slot + 1;
     m[b + this.offN + slot] = nIn;
     m[b + this.offSS + slot] = ssIn;
@@ -436,7 +448,7 @@ export class CFTree {
     const d = this.dim;
     const b = this.base(node);
     const cb = this.base(child);
-    const count = m[cb + H_COUNT];
+    const count = m[cb + H_COUNT] | 0;
     const ls = b + this.offLS + slot * d;
     const ct = b + this.offCent + slot * d;
     let n = 0;
@@ -474,12 +486,12 @@ export class CFTree {
    * takes the second; it is linked after `node` in the leaf chain.
    */
   private splitNode(node: number): number {
-    const sibling = this.allocNode(this.mem[this.base(node) + H_LEAF] === 1);
+    const sibling = this.allocNode((this.mem[this.base(node) + H_LEAF] | 0) === 1);
     const m = this.mem;
     const d = this.dim;
     const b = this.base(node);
     const sb = this.base(sibling);
-    const count = m[b + H_COUNT];
+    const count = m[b + H_COUNT] | 0;
     const dist = this.splitDist;
     const cent = b + this.offCent;
     // Distances as sklearn's euclidean_distances computes them: -2 c_i.c_j + |c_i|^2 + |c_j|^2 with
@@ -490,7 +502,11 @@ export class CFTree {
     // the fast pass below finds the farthest pair and the near ties, and only near ties are
     // recomputed in sklearn's arithmetic (numpy's einsum order for the norms, a sequential
     // fused multiply-add dot as OpenBLAS' gemm kernels do).
-    for (let i = 0; i < count; i++) dist[i * count + i] = dot(m, cent + i * d, cent + i * d, d);
+    const norms = this.splitNorms;
+    for (let i = 0; i < count; i++) {
+      norms[i] = normSqNumpy(m, cent + i * d, d);
+      dist[i * count + i] = norms[i];
+    }
     let far = -1;
     for (let i = 0; i < count; i++) {
       const ni = dist[i * count + i];
@@ -528,7 +544,7 @@ export class CFTree {
     }
     side[s1] = 0;
 
-    const isLeaf = m[b + H_LEAF] === 1;
+    const isLeaf = (m[b + H_LEAF] | 0) === 1;
     let w = 0;
     let w2 = 0;
     for (let k = 0; k < count; k++) {
@@ -543,7 +559,7 @@ export class CFTree {
     m[b + H_COUNT] = w;
     m[sb + H_COUNT] = w2;
     if (isLeaf) {
-      const next = m[b + H_NEXT];
+      const next = m[b + H_NEXT] | 0;
       m[sb + H_PREV] = node;
       m[sb + H_NEXT] = next;
       if (next !== -1) m[this.base(next) + H_PREV] = sibling;
@@ -552,12 +568,14 @@ export class CFTree {
     return sibling;
   }
 
-  /** d(i, j) between entries of the node whose centroids start at `cent`, in sklearn's arithmetic. */
+  /** d(i, j) between entries of the node being split, in sklearn's arithmetic (norms precomputed). */
   private sklearnDist(cent: number, i: number, j: number): number {
     if (i === j) return 0;
     const m = this.mem;
     const d = this.dim;
-    const v = -2 * dotFma(m, cent + i * d, cent + j * d, d) + normSqNumpy(m, cent + i * d, d) + normSqNumpy(m, cent + j * d, d);
+    const fast = dot(m, cent + i * d, cent + j * d, d);
+    const p = fast === 0 ? 0 : dotFma(m, cent + i * d, cent + j * d, d);
+    const v = -2 * p + this.splitNorms[i] + this.splitNorms[j];
     return v < 0 ? 0 : v;
   }
 
@@ -572,9 +590,17 @@ export class CFTree {
     m[tb + this.offSQ + toSlot] = m[fb + this.offSQ + fromSlot];
     const ref = m[fb + this.offRef + fromSlot];
     m[tb + this.offRef + toSlot] = ref;
-    m.copyWithin(tb + this.offCent + toSlot * d, fb + this.offCent + fromSlot * d, fb + this.offCent + (fromSlot + 1) * d);
-    m.copyWithin(tb + this.offLS + toSlot * d, fb + this.offLS + fromSlot * d, fb + this.offLS + (fromSlot + 1) * d);
-    if (m[tb + H_LEAF] === 1) {
+    m.copyWithin(
+      tb + this.offCent + toSlot * d,
+      fb + this.offCent + fromSlot * d,
+      fb + this.offCent + (fromSlot + 1) * d,
+    );
+    m.copyWithin(
+      tb + this.offLS + toSlot * d,
+      fb + this.offLS + fromSlot * d,
+      fb + this.offLS + (fromSlot + 1) * d,
+    );
+    if ((m[tb + H_LEAF] | 0) === 1) {
       this.loc.set(ref, toNode * this.cap + toSlot);
       if (this.lastNode === fromNode && this.lastSlot === fromSlot) {
         this.lastNode = toNode;
@@ -601,9 +627,9 @@ export class CFTree {
     let bestId = -1;
     let bestDist = Number.POSITIVE_INFINITY;
     let second = Number.POSITIVE_INFINITY;
-    for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT]) {
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT] | 0) {
       const b = this.base(leaf);
-      const count = m[b + H_COUNT];
+      const count = m[b + H_COUNT] | 0;
       let row = b + this.offCent;
       for (let k = 0; k < count; k++, row += d) {
         const dist = -2 * dot(m, row, xs, d) + m[b + this.offSQ + k];
@@ -621,9 +647,9 @@ export class CFTree {
     // sklearn's predict (pairwise_distances_argmin: -2 x.c by gemm + |c|^2 by row_norms).
     const limit = bestDist + 2 * NEAR_TIE * (Math.abs(bestDist) + 1);
     let exact = Number.POSITIVE_INFINITY;
-    for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT]) {
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT] | 0) {
       const b = this.base(leaf);
-      const count = m[b + H_COUNT];
+      const count = m[b + H_COUNT] | 0;
       let row = b + this.offCent;
       for (let k = 0; k < count; k++, row += d) {
         if (-2 * dot(m, row, xs, d) + m[b + this.offSQ + k] > limit) continue;
@@ -646,8 +672,9 @@ export class CFTree {
     const d = this.dim;
     for (let i = 0; i < d; i++) m[this.scrCent + i] = x[offset + i];
     let node = this.root;
-    while (m[this.base(node) + H_LEAF] === 0) node = m[this.base(node) + this.offRef + this.closest(node)];
-    if (m[this.base(node) + H_COUNT] === 0) return -1;
+    while ((m[this.base(node) + H_LEAF] | 0) === 0)
+      node = m[this.base(node) + this.offRef + this.closest(node)] | 0;
+    if ((m[this.base(node) + H_COUNT] | 0) === 0) return -1;
     return m[this.base(node) + this.offRef + this.closest(node)];
   }
 
@@ -697,9 +724,9 @@ export class CFTree {
   /** Leaf entries in leaf-chain order (left to right), copied out. */
   *entries(): IterableIterator<LeafEntry> {
     const d = this.dim;
-    for (let leaf = this.firstLeaf; leaf !== -1; leaf = this.mem[this.base(leaf) + H_NEXT]) {
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = this.mem[this.base(leaf) + H_NEXT] | 0) {
       const b = this.base(leaf);
-      const count = this.mem[b + H_COUNT];
+      const count = this.mem[b + H_COUNT] | 0;
       for (let k = 0; k < count; k++) {
         const m = this.mem;
         yield {
@@ -761,25 +788,25 @@ export class CFTree {
     for (;;) {
       this.removeSlot(node, slot);
       b = this.base(node);
-      if (m[b + H_COUNT] > 0 || node === this.root) break;
-      const parent = m[b + H_PARENT];
-      const pslot = m[b + H_PSLOT];
+      if ((m[b + H_COUNT] | 0) > 0 || node === this.root) break;
+      const parent = m[b + H_PARENT] | 0;
+      const pslot = m[b + H_PSLOT] | 0;
       this.freeNode(node);
       node = parent;
       slot = pslot;
     }
     for (let cur = node; cur !== this.root; ) {
       const cb = this.base(cur);
-      const parent = this.mem[cb + H_PARENT];
-      const pslot = this.mem[cb + H_PSLOT];
+      const parent = this.mem[cb + H_PARENT] | 0;
+      const pslot = this.mem[cb + H_PSLOT] | 0;
       this.subtractScratchFromEntry(parent, pslot, n, ss);
       cur = parent;
     }
     // an inner root with one entry: its child becomes the root
     for (;;) {
       const rb = this.base(this.root);
-      if (this.mem[rb + H_LEAF] === 1) break;
-      const count = this.mem[rb + H_COUNT];
+      if ((this.mem[rb + H_LEAF] | 0) === 1) break;
+      const count = this.mem[rb + H_COUNT] | 0;
       if (count === 0) {
         // every cluster is gone: start over with an empty leaf
         this.freeNode(this.root);
@@ -789,7 +816,7 @@ export class CFTree {
         break;
       }
       if (count > 1) break;
-      const child = this.mem[rb + this.offRef];
+      const child = this.mem[rb + this.offRef] | 0;
       this.freeNode(this.root);
       this.root = child;
       this.mem[this.base(child) + H_PARENT] = -1;
@@ -803,7 +830,7 @@ export class CFTree {
   private removeSlot(node: number, slot: number): void {
     const m = this.mem;
     const b = this.base(node);
-    const count = m[b + H_COUNT];
+    const count = m[b + H_COUNT] | 0;
     for (let k = slot + 1; k < count; k++) this.moveEntry(node, k, node, k - 1);
     m[b + H_COUNT] = count - 1;
     if (this.lastNode === node && this.lastSlot > slot) this.lastSlot--;
@@ -864,9 +891,9 @@ export class CFTree {
   private freeNode(node: number): void {
     const m = this.mem;
     const b = this.base(node);
-    if (m[b + H_LEAF] === 1) {
-      const prev = m[b + H_PREV];
-      const next = m[b + H_NEXT];
+    if ((m[b + H_LEAF] | 0) === 1) {
+      const prev = m[b + H_PREV] | 0;
+      const next = m[b + H_NEXT] | 0;
       if (prev !== -1) m[this.base(prev) + H_NEXT] = next;
       if (next !== -1) m[this.base(next) + H_PREV] = prev;
       if (this.firstLeaf === node) this.firstLeaf = next;
@@ -905,9 +932,9 @@ export class CFTree {
     const visit = (node: number, depth: number): void => {
       nodes++;
       const b = this.base(node);
-      const count = m[b + H_COUNT];
+      const count = m[b + H_COUNT] | 0;
       if (count > this.branchingFactor) problems.push(`node ${node} has ${count} entries > B`);
-      if (m[b + H_LEAF] === 1) {
+      if ((m[b + H_LEAF] | 0) === 1) {
         if (depth !== this._height) problems.push(`leaf ${node} at depth ${depth}, height ${this._height}`);
         leafOrder.push(node);
         for (let k = 0; k < count; k++) {
@@ -924,20 +951,21 @@ export class CFTree {
       }
       if (count === 0) problems.push(`inner node ${node} is empty`);
       for (let k = 0; k < count; k++) {
-        const child = m[b + this.offRef + k];
+        const child = m[b + this.offRef + k] | 0;
         const cb = this.base(child);
-        if (m[cb + H_PARENT] !== node || m[cb + H_PSLOT] !== k)
-          problems.push(`node ${child} parent pointer is (${m[cb + H_PARENT]},${m[cb + H_PSLOT]})`);
+        if ((m[cb + H_PARENT] | 0) !== node || (m[cb + H_PSLOT] | 0) !== k)
+          problems.push(`node ${child} parent pointer is (${m[cb + H_PARENT] | 0},${m[cb + H_PSLOT] | 0})`);
         let n = 0;
         let ss = 0;
         const ls = new Float64Array(d);
-        for (let j = 0; j < m[cb + H_COUNT]; j++) {
+        for (let j = 0; j < (m[cb + H_COUNT] | 0); j++) {
           n += m[cb + this.offN + j];
           ss += m[cb + this.offSS + j];
           for (let i = 0; i < d; i++) ls[i] += m[cb + this.offLS + j * d + i];
         }
         const en = m[b + this.offN + k];
-        if (Math.abs(en - n) > tol * Math.max(1, n)) problems.push(`inner entry ${node}/${k} n ${en} != ${n}`);
+        if (Math.abs(en - n) > tol * Math.max(1, n))
+          problems.push(`inner entry ${node}/${k} n ${en} != ${n}`);
         const ess = m[b + this.offSS + k];
         if (Math.abs(ess - ss) > tol * Math.max(1, Math.abs(ss)))
           problems.push(`inner entry ${node}/${k} ss ${ess} != ${ss}`);
@@ -955,17 +983,19 @@ export class CFTree {
     visit(this.root, 1);
     if (entries !== this._entries) problems.push(`entry count ${this._entries} != ${entries}`);
     if (points !== this._points) problems.push(`point count ${this._points} != ${points}`);
-    if (entries !== this.loc.size) problems.push(`id index holds ${this.loc.size} ids for ${entries} entries`);
+    if (entries !== this.loc.size)
+      problems.push(`id index holds ${this.loc.size} ids for ${entries} entries`);
     if (nodes !== this.liveNodes) problems.push(`live nodes ${this.liveNodes} != ${nodes}`);
     const chain: number[] = [];
-    for (let l = this.firstLeaf; l !== -1; l = m[this.base(l) + H_NEXT]) chain.push(l);
+    for (let l = this.firstLeaf; l !== -1; l = m[this.base(l) + H_NEXT] | 0) chain.push(l);
     // The chain is not the tree's left-to-right order: an inner split redistributes children by
     // distance, while the chain only ever inserts a split leaf's sibling right after it (sklearn).
     const sorted = (a: number[]) => [...a].sort((x, y) => x - y).join();
     if (sorted(chain) !== sorted(leafOrder)) problems.push('leaf chain does not hold exactly the leaves');
     for (const l of chain) {
-      const next = m[this.base(l) + H_NEXT];
-      if (next !== -1 && m[this.base(next) + H_PREV] !== l) problems.push(`leaf ${next} prev is not ${l}`);
+      const next = m[this.base(l) + H_NEXT] | 0;
+      if (next !== -1 && (m[this.base(next) + H_PREV] | 0) !== l)
+        problems.push(`leaf ${next} prev is not ${l}`);
     }
     return problems;
   }

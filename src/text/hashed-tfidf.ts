@@ -39,7 +39,7 @@
 
 import type { Embedder } from './embedder.js';
 import { murmur3Bytes, murmur3Utf16 } from './murmur3.js';
-import { type TokenKind, Tokenizer, type TokenizerOptions, TOKENIZER_VERSION } from './tokenizer.js';
+import { TOKENIZER_VERSION, Tokenizer, type TokenizerOptions, type TokenKind } from './tokenizer.js';
 
 export type IdfMode = 'online' | 'none';
 
@@ -135,9 +135,12 @@ export class HashedTfidfEmbedder implements Embedder {
   private counts = new Uint32Array(64);
   private termWeights = new Float64Array(64);
   private buckets = new Uint32Array(64);
+  private indices = new Uint32Array(64);
+  private values = new Float64Array(64);
   private nTerms = 0;
   private nTokens = 0;
   private prevWord: string | null = null;
+  private termsOut: string[] | null = null;
   private readonly acc: Float64Array;
   private readonly onToken: (kind: TokenKind, text: string) => void;
 
@@ -148,11 +151,13 @@ export class HashedTfidfEmbedder implements Embedder {
     if (this.idf !== 'online' && this.idf !== 'none') {
       throw new RangeError(`hashed-tfidf: idf must be 'online' or 'none', got ${String(this.idf)}`);
     }
-    this.idfBuckets = this.idf === 'online' ? intIn('idfBuckets', opts.idfBuckets ?? d.idfBuckets, 1, MAX_IDF_BUCKETS) : 0;
+    this.idfBuckets =
+      this.idf === 'online' ? intIn('idfBuckets', opts.idfBuckets ?? d.idfBuckets, 1, MAX_IDF_BUCKETS) : 0;
     this.bigrams = opts.bigrams ?? d.bigrams;
     const w = { ...DEFAULT_KIND_WEIGHTS, ...opts.weights };
     for (const [k, v] of Object.entries(w)) {
-      if (!Number.isFinite(v) || v < 0) throw new RangeError(`hashed-tfidf: weights.${k} must be finite and >= 0, got ${v}`);
+      if (!Number.isFinite(v) || v < 0)
+        throw new RangeError(`hashed-tfidf: weights.${k} must be finite and >= 0, got ${v}`);
     }
     this.weights = Object.freeze(w);
     this.tokenizer = new Tokenizer(opts);
@@ -180,19 +185,21 @@ export class HashedTfidfEmbedder implements Embedder {
    * zeros: no tokens, or (vanishingly rarely) signed features that cancelled exactly.
    * With `update` (online IDF), the text's features are then counted into the document
    * frequencies; without it, nothing changes (predictions, queries).
+   * `termsOut`, when given, receives the content terms of `text` (what contentTerms returns), so
+   * a caller that needs both tokenizes once.
    */
-  embedOne(text: string, out: Float32Array, update = true): number {
-    if (out.length < this.dim) throw new RangeError(`hashed-tfidf: out has length ${out.length} < dim ${this.dim}`);
-    this.collect(text);
+  embedOne(text: string, out: Float32Array, update = true, termsOut?: string[]): number {
+    if (out.length < this.dim)
+      throw new RangeError(`hashed-tfidf: out has length ${out.length} < dim ${this.dim}`);
+    this.collect(text, termsOut ?? null);
     const n = this.nTerms;
     const dim = this.dim;
-    const acc = this.acc;
-    acc.fill(0);
-    if (n === 0) {
-      out.fill(0, 0, dim);
-      return 0;
-    }
+    out.fill(0, 0, dim);
+    if (n === 0) return 0;
 
+    // Only the touched entries of `acc` are visited, so the cost does not grow with dim;
+    // `acc` is all zeros between calls.
+    const acc = this.acc;
     const online = this.idfBuckets > 0;
     const logN1 = Math.log(1 + this.docs);
     const df = this.df;
@@ -201,6 +208,7 @@ export class HashedTfidfEmbedder implements Embedder {
     const counts = this.counts;
     const weights = this.termWeights;
     const buckets = this.buckets;
+    const idxs = this.indices;
     for (let i = 0; i < n; i++) {
       const t = terms[i];
       let v = (1 + Math.log(counts[i])) * weights[i];
@@ -211,19 +219,29 @@ export class HashedTfidfEmbedder implements Embedder {
       }
       const h = murmur3Utf16(t, FEATURE_SEED);
       const idx = dimMask >= 0 ? h & dimMask : (h & 0x7fffffff) % dim;
+      idxs[i] = idx;
       acc[idx] += h & 0x80000000 ? -v : v;
     }
 
+    // Move each touched entry to out once (a second term on the same index then reads 0),
+    // summing squares on the way; then scale. Entries that cancelled to 0 stay 0 in out.
     let sq = 0;
-    for (let j = 0; j < dim; j++) sq += acc[j] * acc[j];
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const idx = idxs[i];
+      const a = acc[idx];
+      if (a === 0) continue;
+      acc[idx] = 0;
+      sq += a * a;
+      this.values[m] = a;
+      idxs[m++] = idx;
+    }
     const tokens = this.nTokens;
     if (update && online) this.count(n);
-    if (sq === 0) {
-      out.fill(0, 0, dim);
-      return 0;
-    }
+    if (sq === 0) return 0;
     const inv = 1 / Math.sqrt(sq);
-    for (let j = 0; j < dim; j++) out[j] = acc[j] * inv;
+    const values = this.values;
+    for (let k = 0; k < m; k++) out[idxs[k]] = values[k] * inv;
     return tokens;
   }
 
@@ -283,15 +301,19 @@ export class HashedTfidfEmbedder implements Embedder {
     const fail = (msg: string): never => {
       throw new EmbedderStateError(`hashed-tfidf state: ${msg}`);
     };
-    if (bytes.length < STATE_HEADER + 4) fail(`${bytes.length} bytes is shorter than the ${STATE_HEADER + 4}-byte minimum`);
+    if (bytes.length < STATE_HEADER + 4)
+      fail(`${bytes.length} bytes is shorter than the ${STATE_HEADER + 4}-byte minimum`);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i < 4; i++) {
       if (bytes[i] !== STATE_MAGIC[i]) {
-        fail(`bad magic ${hex(bytes.subarray(0, 4))}, expected ${hex(Uint8Array.from(STATE_MAGIC))} ("BTFS")`);
+        fail(
+          `bad magic ${hex(bytes.subarray(0, 4))}, expected ${hex(Uint8Array.from(STATE_MAGIC))} ("BTFS")`,
+        );
       }
     }
     const version = view.getUint16(4, true);
-    if (version !== STATE_VERSION) fail(`version ${version} is not supported (this build reads ${STATE_VERSION})`);
+    if (version !== STATE_VERSION)
+      fail(`version ${version} is not supported (this build reads ${STATE_VERSION})`);
     const flags = view.getUint16(6, true);
     if (flags !== 0) fail(`unknown flags 0x${flags.toString(16)}`);
     const buckets = view.getUint32(8, true);
@@ -299,7 +321,9 @@ export class HashedTfidfEmbedder implements Embedder {
     const idEnd = STATE_HEADER + align4(idLength);
     const dfEnd = idEnd + buckets * 4;
     if (bytes.length !== dfEnd + 4) {
-      fail(`length ${bytes.length} does not match the header (${idLength}-byte model id, ${buckets} buckets: ${dfEnd + 4})`);
+      fail(
+        `length ${bytes.length} does not match the header (${idLength}-byte model id, ${buckets} buckets: ${dfEnd + 4})`,
+      );
     }
     const stored = view.getUint32(dfEnd, true);
     const actual = murmur3Bytes(bytes, 0, 0, dfEnd);
@@ -325,15 +349,18 @@ export class HashedTfidfEmbedder implements Embedder {
   }
 
   /** Tokenizes `text` into the scratch feature table. */
-  private collect(text: string): void {
+  private collect(text: string, terms: string[] | null): void {
+    this.termsOut = terms;
     this.slotOf.clear();
     this.nTerms = 0;
     this.nTokens = 0;
     this.prevWord = null;
     this.tokenizer.scan(text, this.onToken);
+    this.termsOut = null;
   }
 
   private addToken(kind: TokenKind, text: string): void {
+    this.termsOut?.push(text);
     const w = this.weights[kind];
     if (w > 0) {
       this.addFeature(text, w);
@@ -341,7 +368,8 @@ export class HashedTfidfEmbedder implements Embedder {
     }
     if (!this.bigrams) return;
     if (kind === 'word') {
-      if (this.prevWord !== null && this.weights.bigram > 0) this.addFeature(`${this.prevWord} ${text}`, this.weights.bigram);
+      if (this.prevWord !== null && this.weights.bigram > 0)
+        this.addFeature(`${this.prevWord} ${text}`, this.weights.bigram);
       this.prevWord = text;
     } else if (kind !== 'hashtag') {
       // A hashtag is followed by its own words, which should pair; anything else breaks the run.
@@ -375,6 +403,8 @@ export class HashedTfidfEmbedder implements Embedder {
     weights.set(this.termWeights);
     this.termWeights = weights;
     this.buckets = new Uint32Array(n);
+    this.indices = new Uint32Array(n);
+    this.values = new Float64Array(n);
   }
 
   /** Counts the current text as one document: +1 per distinct DF bucket, N + 1. */

@@ -21,12 +21,12 @@ export {
 export {
   contentTerms,
   DEFAULT_TOKENIZER_OPTIONS,
+  TOKENIZER_VERSION,
   type Token,
   type TokenizeResult,
+  Tokenizer,
   type TokenizerOptions,
   type TokenKind,
   type TokenSink,
-  TOKENIZER_VERSION,
-  Tokenizer,
   tokenize,
 } from './tokenizer.js';

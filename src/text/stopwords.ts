@@ -11,7 +11,12 @@
  */
 
 function words(list: string): ReadonlySet<string> {
-  return new Set(list.trim().split(/\s+/u).map((w) => w.normalize('NFKC')));
+  return new Set(
+    list
+      .trim()
+      .split(/\s+/u)
+      .map((w) => w.normalize('NFKC')),
+  );
 }
 
 /** English function words, contraction forms included (the tokenizer joins "don't" to "dont"). */
@@ -83,7 +88,14 @@ const KEEP_FOR_ENGLISH = ['war', 'die', 'man', 'hat', 'son', 'sin', 'os'];
 /** The default stop-word set: every list above, minus `KEEP_FOR_ENGLISH`. */
 export const DEFAULT_STOP_WORDS: ReadonlySet<string> = (() => {
   const all = new Set<string>();
-  for (const list of [STOP_WORDS_EN, STOP_WORDS_ES, STOP_WORDS_FR, STOP_WORDS_DE, STOP_WORDS_PT, STOP_WORDS_CJK]) {
+  for (const list of [
+    STOP_WORDS_EN,
+    STOP_WORDS_ES,
+    STOP_WORDS_FR,
+    STOP_WORDS_DE,
+    STOP_WORDS_PT,
+    STOP_WORDS_CJK,
+  ]) {
     for (const w of list) all.add(w);
   }
   for (const w of KEEP_FOR_ENGLISH) all.delete(w);

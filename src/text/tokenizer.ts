@@ -95,7 +95,13 @@ const SEGMENTED_SCRIPT =
   /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u;
 
 const ENTITY = /&(?:amp|lt|gt|quot|#39);/g;
-const ENTITY_CHARS: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'" };
+const ENTITY_CHARS: Record<string, string> = {
+  '&amp;': '&',
+  '&lt;': '<',
+  '&gt;': '>',
+  '&quot;': '"',
+  '&#39;': "'",
+};
 
 /** "RT @a: RT @b: " at the start, possibly after quotes or spaces. */
 const RETWEET_PREFIX = /^[\s"“']*(?:[RrMm][Tt]\s*@[\p{L}\p{N}_]+\s*:?\s*)+/u;
@@ -145,7 +151,9 @@ function isElision(w: string, at: number): boolean {
   if (at === 1) {
     const c = w.charCodeAt(0);
     // c d j l m n s t
-    return c === 99 || c === 100 || c === 106 || c === 108 || c === 109 || c === 110 || c === 115 || c === 116;
+    return (
+      c === 99 || c === 100 || c === 106 || c === 108 || c === 109 || c === 110 || c === 115 || c === 116
+    );
   }
   return at === 2 && w.charCodeAt(0) === 113 && w.charCodeAt(1) === 117; // qu
 }
@@ -212,7 +220,10 @@ export class Tokenizer {
   constructor(opts: TokenizerOptions = {}) {
     this.stopWords = opts.stopWords === false ? null : (opts.stopWords ?? DEFAULT_STOP_WORDS);
     this.minLength = positiveInt('minLength', opts.minLength ?? DEFAULT_TOKENIZER_OPTIONS.minLength);
-    this.minLengthCjk = positiveInt('minLengthCjk', opts.minLengthCjk ?? DEFAULT_TOKENIZER_OPTIONS.minLengthCjk);
+    this.minLengthCjk = positiveInt(
+      'minLengthCjk',
+      opts.minLengthCjk ?? DEFAULT_TOKENIZER_OPTIONS.minLengthCjk,
+    );
     this.splitHashtags = opts.splitHashtags ?? DEFAULT_TOKENIZER_OPTIONS.splitHashtags;
   }
 
@@ -363,7 +374,8 @@ function urlHost(raw: string): string {
 }
 
 function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`tokenizer: ${name} must be an integer >= 1, got ${v}`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new RangeError(`tokenizer: ${name} must be an integer >= 1, got ${v}`);
   return v;
 }
 

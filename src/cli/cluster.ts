@@ -1,0 +1,289 @@
+/**
+ * `birdie cluster [FILE|-]`: one pass of a file of tweets through the engine.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ClusterEngine } from '../engine/engine.js';
+import { evaluate, formatReport, type QualityReport } from '../engine/quality.js';
+import { checkTweet, type TweetFields } from '../pipeline/tweet.js';
+import { DEFAULTS, TextPipeline } from '../pipeline/text.js';
+import { formatOf, type InputFormat, openInput, readRecords } from './input.js';
+import { Progress } from './progress.js';
+
+export const CLUSTER_HELP = `Usage: birdie cluster [FILE|-] [options]
+
+Clusters a file of tweets (JSONL, or CSV when the name ends in .csv) in one pass and prints the
+largest clusters. Reads stdin when FILE is - or missing.
+
+Input
+  --text-field NAME        field holding the text (default: text)
+  --id-field NAME          field holding the tweet id (default: id; else the line number)
+  --vector-field NAME      field holding a precomputed embedding (bypasses the embedder)
+  --time-field NAME        field holding the tweet's time (default: created_at)
+  --label-field NAME       ground-truth label: prints NMI, ARI, homogeneity, completeness, purity
+  --format jsonl|csv       override the format guessed from the file name
+Clustering
+  --threshold T            BIRCH radius threshold (default: ${DEFAULTS.threshold})
+  --branching-factor B     entries per CF-tree node (default: ${DEFAULTS.branchingFactor})
+  --dim D                  dimension of the built-in embedder (default: ${DEFAULTS.dim})
+  --topics N               group the clusters into N topics (global step)
+  --topic-threshold X      group clusters whose average cosine similarity is >= X
+Output
+  --out FILE               one JSON line per input row, in input order: {"id","cluster"[,"topic"]}
+  --clusters-out FILE      one JSON line per cluster: {"id","n","centroid","terms"}
+  --metrics-json FILE      quality metrics as JSON (with --label-field)
+  --top N                  clusters shown in the summary (default: 10)
+  --strict                 stop with exit code 2 at the first bad row instead of skipping it
+  --quiet                  no progress bar and no summary
+`;
+
+export interface ClusterResult {
+  rows: number;
+  clustered: number;
+  skipped: number;
+  clusters: number;
+  seconds: number;
+  quality?: QualityReport;
+}
+
+interface Row {
+  id: string | null;
+  cluster: number | null;
+  error?: string;
+  label?: string;
+}
+
+export async function clusterCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'text-field': { type: 'string', default: 'text' },
+      'id-field': { type: 'string', default: 'id' },
+      'vector-field': { type: 'string' },
+      'time-field': { type: 'string', default: 'created_at' },
+      'label-field': { type: 'string' },
+      format: { type: 'string' },
+      threshold: { type: 'string' },
+      'branching-factor': { type: 'string' },
+      dim: { type: 'string' },
+      topics: { type: 'string' },
+      'topic-threshold': { type: 'string' },
+      out: { type: 'string' },
+      'clusters-out': { type: 'string' },
+      'metrics-json': { type: 'string' },
+      top: { type: 'string', default: '10' },
+      strict: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(CLUSTER_HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError(`expected one input file, got ${positionals.length}`);
+  const file = positionals[0] ?? '-';
+  const format = (values.format ?? formatOf(file)) as InputFormat;
+  if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format must be jsonl or csv, got ${format}`);
+  const threshold = num(values.threshold, '--threshold', DEFAULTS.threshold, (v) => v > 0);
+  const branchingFactor = num(values['branching-factor'], '--branching-factor', DEFAULTS.branchingFactor, (v) =>
+    Number.isInteger(v) && v >= 2,
+  );
+  const dim = num(values.dim, '--dim', DEFAULTS.dim, (v) => Number.isInteger(v) && v >= 2);
+  const top = num(values.top, '--top', 10, (v) => Number.isInteger(v) && v >= 0);
+  let topicOpts: { nClusters?: number; threshold?: number } | undefined;
+  if (values.topics !== undefined && values['topic-threshold'] !== undefined)
+    throw new UsageError('give --topics or --topic-threshold, not both');
+  if (values.topics !== undefined)
+    topicOpts = { nClusters: num(values.topics, '--topics', 0, (v) => Number.isInteger(v) && v >= 1) };
+  if (values['topic-threshold'] !== undefined)
+    topicOpts = { threshold: num(values['topic-threshold'], '--topic-threshold', 0, (v) => v >= -1 && v <= 1) };
+  if (values['metrics-json'] !== undefined && values['label-field'] === undefined)
+    throw new UsageError('--metrics-json needs --label-field');
+
+  const fields: TweetFields = {
+    text: values['text-field'],
+    id: values['id-field'],
+    vector: values['vector-field'],
+    time: values['time-field'],
+  };
+  const labelField = values['label-field'];
+  const quiet = values.quiet;
+  const progress = new Progress(process.stderr, !quiet && process.stderr.isTTY === true);
+
+  // The pipeline (text -> vector -> engine) is created on the first good row when vectors come
+  // with the input, since only then is their dimension known.
+  let text: TextPipeline | undefined = fields.vector === undefined ? new TextPipeline({ dim }) : undefined;
+  let engine: ClusterEngine | undefined =
+    text === undefined ? undefined : new ClusterEngine({ dim: text.dim, threshold, branchingFactor });
+  let vectorDim: number | undefined;
+
+  const rows: Row[] = [];
+  const keepRows = values.out !== undefined || labelField !== undefined;
+  const outStream = values.out !== undefined && topicOpts === undefined ? openOut(values.out) : undefined;
+  const errorsByKind = new Map<string, number>();
+  let skipped = 0;
+  let clustered = 0;
+  let nRows = 0;
+  const started = performance.now();
+
+  for await (const rec of readRecords(openInput(file), format)) {
+    nRows++;
+    let row: Row;
+    const fallbackId = String(rec.line);
+    if (rec.error !== undefined) {
+      row = { id: null, cluster: null, error: rec.error };
+    } else {
+      const checked = checkTweet(rec.record, fields, fallbackId, vectorDim);
+      if (!checked.ok) {
+        row = { id: idOf(rec.record, fields.id) ?? null, cluster: null, error: checked.error };
+      } else {
+        const t = checked.tweet;
+        if (t.vector !== undefined && engine === undefined) {
+          vectorDim = t.vector.length;
+          engine = new ClusterEngine({ dim: vectorDim, threshold, branchingFactor });
+          text = new TextPipeline({ dim, embed: false });
+        }
+        const a = text!.apply(engine!, t, Date.now());
+        row = { id: t.id, cluster: a.cluster };
+        clustered++;
+      }
+    }
+    if (row.error !== undefined) {
+      skipped++;
+      const msg = `line ${rec.line}: ${row.error}`;
+      if (values.strict) {
+        progress.clear();
+        process.stderr.write(`birdie: ${msg}\n`);
+        outStream?.end();
+        return 2;
+      }
+      const kind = row.error.replace(/".*?"|\d+/g, '#');
+      errorsByKind.set(kind, (errorsByKind.get(kind) ?? 0) + 1);
+      if (skipped <= 20 && !quiet) {
+        progress.clear();
+        process.stderr.write(`birdie: skipped ${msg}\n`);
+      }
+    }
+    if (labelField !== undefined && rec.record !== undefined) {
+      const l = rec.record[labelField];
+      row.label = l === undefined || l === null ? undefined : String(l);
+    }
+    if (outStream !== undefined) writeRow(outStream, row);
+    if (keepRows && topicOpts !== undefined) rows.push(row);
+    else if (labelField !== undefined) rows.push({ id: null, cluster: row.cluster, label: row.label });
+    progress.tick(nRows, engine?.clusterCount ?? 0);
+  }
+  progress.clear();
+  const seconds = (performance.now() - started) / 1000;
+
+  let topics: Map<number, number> | undefined;
+  if (topicOpts !== undefined && engine !== undefined) topics = engine.topics(topicOpts);
+  if (values.out !== undefined && topicOpts !== undefined) {
+    const s = openOut(values.out);
+    for (const r of rows) writeRow(s, r, topics);
+    await close(s);
+  }
+  if (outStream !== undefined) await close(outStream);
+  if (values['clusters-out'] !== undefined && engine !== undefined) {
+    const s = openOut(values['clusters-out']);
+    for (const c of engine.clusters(10)) {
+      const centroid = new Float64Array(engine.dim);
+      engine.tree.centroidInto(c.id, centroid);
+      const line: Record<string, unknown> = {
+        id: c.id,
+        n: c.size,
+        centroid: Array.from(centroid, (v) => Math.round(v * 1e6) / 1e6),
+        terms: c.terms.map((t) => t.term),
+      };
+      if (topics !== undefined) line.topic = topics.get(c.id);
+      s.write(`${JSON.stringify(line)}\n`);
+    }
+    await close(s);
+  }
+
+  let quality: QualityReport | undefined;
+  if (labelField !== undefined) {
+    const truth: string[] = [];
+    const pred: number[] = [];
+    for (const r of rows) {
+      if (r.cluster === null || r.label === undefined) continue;
+      truth.push(r.label);
+      pred.push(r.cluster);
+    }
+    quality = evaluate(truth, pred);
+    if (values['metrics-json'] !== undefined) {
+      const s = openOut(values['metrics-json']);
+      s.write(
+        `${JSON.stringify({ ...quality, tweetsPerSecond: clustered / seconds, skipped, rows: nRows, threshold }, null, 2)}\n`,
+      );
+      await close(s);
+    }
+  }
+
+  if (!quiet) {
+    const out = process.stdout;
+    const shape = engine?.shape();
+    out.write(
+      `birdie: ${clustered} tweets into ${engine?.clusterCount ?? 0} clusters in ${seconds.toFixed(2)} s ` +
+        `(${Math.round(clustered / Math.max(seconds, 1e-9))} tweets/s); threshold ${threshold}, ` +
+        `tree height ${shape?.height ?? 0}, ${shape?.nodes ?? 0} nodes\n`,
+    );
+    if (skipped > 0) {
+      const kinds = [...errorsByKind].map(([k, n]) => `${n} ${k}`).join('; ');
+      out.write(`skipped ${skipped} of ${nRows} rows: ${kinds}\n`);
+    }
+    if (engine !== undefined && top > 0) {
+      out.write(`\nlargest clusters:\n`);
+      for (const c of engine.largest(top, 6)) {
+        const terms = c.terms.map((t) => t.term).join(' ');
+        const topic = topics?.get(c.id);
+        out.write(`  #${c.id}  ${c.size} tweets${topic === undefined ? '' : `, topic ${topic}`}  [${terms}]\n`);
+        if (c.example !== undefined) out.write(`      "${oneLine(c.example, 100)}"\n`);
+      }
+    }
+    if (topics !== undefined) out.write(`\n${new Set(topics.values()).size} topics\n`);
+    if (quality !== undefined) out.write(`\nquality against "${labelField}":\n${formatReport(quality)}\n`);
+  }
+  return 0;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function num(raw: string | undefined, name: string, dflt: number, ok: (v: number) => boolean): number {
+  if (raw === undefined) return dflt;
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new UsageError(`${name}: invalid value "${raw}"`);
+  return v;
+}
+
+function idOf(record: Record<string, unknown>, field: string): string | undefined {
+  const v = record[field];
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+}
+
+function openOut(file: string): WriteStream {
+  return createWriteStream(file);
+}
+
+function close(s: WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    s.on('error', reject);
+    s.end(resolve);
+  });
+}
+
+function writeRow(s: WriteStream, r: Row, topics?: Map<number, number>): void {
+  const line: Record<string, unknown> = { id: r.id, cluster: r.cluster };
+  if (topics !== undefined) line.topic = r.cluster === null ? null : (topics.get(r.cluster) ?? null);
+  if (r.error !== undefined) line.error = r.error;
+  s.write(`${JSON.stringify(line)}\n`);
+}
+
+function oneLine(s: string, max: number): string {
+  const t = s.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}

@@ -1,0 +1,55 @@
+/**
+ * The `birdie` command line.
+ */
+import { readFileSync } from 'node:fs';
+import { CLUSTER_HELP, clusterCommand, UsageError } from './cluster.js';
+
+const HELP = `birdie: real-time tweet clustering with BIRCH
+
+Usage: birdie <command> [options]
+
+Commands
+  cluster [FILE|-]   cluster a JSONL or CSV file of tweets in one pass (see birdie cluster --help)
+  help               this text
+  version            print the version
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'cluster':
+        return await clusterCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(cmd === 'help' && rest[0] === 'cluster' ? CLUSTER_HELP : HELP);
+        return 0;
+      case 'version':
+      case '--version':
+        process.stdout.write(`${version()}\n`);
+        return 0;
+      default:
+        process.stderr.write(`birdie: unknown command "${cmd}"\n\n${HELP}`);
+        return 2;
+    }
+  } catch (err) {
+    // Usage mistakes and unreadable files get one clear line, never a stack trace.
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.stderr.write(`birdie: ${e.message}\n`);
+      return 2;
+    }
+    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') {
+      process.stderr.write(`birdie: cannot read ${e.path ?? 'input'}: ${e.code}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,191 @@
+/**
+ * The clustering engine: applies tweets (id, text, time, unit vector) to the CF-tree in order
+ * and keeps a summary per cluster. Deterministic: the same sequence of tweets gives the same
+ * state, so a log replay rebuilds it exactly. No clock, no I/O: the caller gives each tweet's time.
+ *
+ * A cluster is a leaf entry of the CF-tree; its id is the entry's stable id.
+ */
+import { CFTree, type TreeShape } from '../birch/cftree.js';
+import { groupEntries } from '../birch/global.js';
+import { TopK } from './topk.js';
+
+export interface EngineOptions {
+  /** Vector dimension (the embedder's). */
+  dim: number;
+  /** BIRCH radius threshold T: for unit vectors two tweets merge when cos >= 1 - 2T^2. */
+  threshold: number;
+  /** Entries per CF-tree node. */
+  branchingFactor: number;
+  /** Counters in each cluster's top-terms sketch (Space-Saving). */
+  termSketchSize?: number;
+}
+
+export interface TweetInput {
+  id: string;
+  /** Kept as the cluster's example when the tweet starts a cluster. */
+  text?: string;
+  /** Milliseconds since the epoch (the tweet's created_at, or its arrival time). */
+  time: number;
+  /** Unit-length vector of the engine's dimension. */
+  vector: ArrayLike<number>;
+  /** Content terms of the text (for the cluster's top terms). */
+  terms?: readonly string[];
+}
+
+export interface Assignment {
+  id: string;
+  cluster: number;
+  /** The tweet started a new cluster. */
+  created: boolean;
+  /** Cosine similarity between the tweet and its cluster's centroid after the insert. */
+  similarity: number;
+}
+
+export interface ClusterSummary {
+  id: number;
+  size: number;
+  firstSeen: number;
+  lastSeen: number;
+  terms: { term: string; count: number }[];
+  example: string | undefined;
+}
+
+interface ClusterState {
+  firstSeen: number;
+  lastSeen: number;
+  terms: TopK;
+  example: string | undefined;
+}
+
+export class ClusterEngine {
+  readonly tree: CFTree;
+  readonly dim: number;
+  private readonly sketchSize: number;
+  private readonly state = new Map<number, ClusterState>();
+  private _tweets = 0;
+
+  constructor(opts: EngineOptions) {
+    this.tree = new CFTree({ dim: opts.dim, threshold: opts.threshold, branchingFactor: opts.branchingFactor });
+    this.dim = opts.dim;
+    this.sketchSize = opts.termSketchSize ?? 24;
+  }
+
+  /** Tweets applied. */
+  get tweets(): number {
+    return this._tweets;
+  }
+
+  /** Clusters in the tree. */
+  get clusterCount(): number {
+    return this.tree.size;
+  }
+
+  shape(): TreeShape {
+    return this.tree.shape();
+  }
+
+  /** Applies one tweet: inserts its vector, updates its cluster's summary, answers its cluster. */
+  apply(t: TweetInput): Assignment {
+    if (t.vector.length !== this.dim)
+      throw new RangeError(`vector has dimension ${t.vector.length}, the engine expects ${this.dim}`);
+    const cluster = this.tree.insert(t.vector);
+    const created = this.tree.lastCreated;
+    const similarity = this.tree.lastSimilarity(t.vector);
+    let s = this.state.get(cluster);
+    if (s === undefined) {
+      s = { firstSeen: t.time, lastSeen: t.time, terms: new TopK(this.sketchSize), example: t.text };
+      this.state.set(cluster, s);
+    } else {
+      // out-of-order tweets widen the window instead of moving it backwards
+      if (t.time < s.firstSeen) s.firstSeen = t.time;
+      if (t.time > s.lastSeen) s.lastSeen = t.time;
+    }
+    if (t.terms) {
+      // a term counts once per tweet: a cluster's terms are "in how many of its tweets"
+      const terms = t.terms;
+      for (let i = 0; i < terms.length; i++) {
+        if (terms.indexOf(terms[i]) === i) s.terms.add(terms[i]);
+      }
+    }
+    this._tweets++;
+    return { id: t.id, cluster, created, similarity };
+  }
+
+  /** The nearest cluster to a vector and its similarity, without changing anything. */
+  predict(vector: ArrayLike<number>): { cluster: number; similarity: number } | undefined {
+    if (vector.length !== this.dim)
+      throw new RangeError(`vector has dimension ${vector.length}, the engine expects ${this.dim}`);
+    const cluster = this.tree.nearest(vector);
+    if (cluster < 0) return undefined;
+    const c = new Float64Array(this.dim);
+    this.tree.centroidInto(cluster, c);
+    return { cluster, similarity: cosine(vector, c) };
+  }
+
+  cluster(id: number, termCount = 10): ClusterSummary | undefined {
+    const s = this.state.get(id);
+    if (s === undefined || !this.tree.has(id)) return undefined;
+    return this.summarise(id, s, this.tree.count(id), termCount);
+  }
+
+  /** Every cluster, in no particular order. */
+  *clusters(termCount = 10): IterableIterator<ClusterSummary> {
+    for (const e of this.tree.entries()) {
+      const s = this.state.get(e.id);
+      if (s) yield this.summarise(e.id, s, e.n, termCount);
+    }
+  }
+
+  /** The `n` largest clusters (ties: older id first). */
+  largest(n: number, termCount = 10): ClusterSummary[] {
+    const all = [...this.clusters(termCount)];
+    all.sort((a, b) => b.size - a.size || a.id - b.id);
+    return all.slice(0, n);
+  }
+
+  /**
+   * BIRCH's global step: groups the clusters into topics, by a target count or a minimum
+   * average cosine similarity. Returns cluster id -> topic number.
+   */
+  topics(opts: { nClusters?: number; threshold?: number }): Map<number, number> {
+    const ids: number[] = [];
+    const n: number[] = [];
+    const count = this.tree.size;
+    const ls = new Float64Array(count * this.dim);
+    let i = 0;
+    for (const e of this.tree.entries()) {
+      ids.push(e.id);
+      n.push(e.n);
+      ls.set(e.ls, i * this.dim);
+      i++;
+    }
+    const groups = groupEntries({ n, ls, count, dim: this.dim }, opts);
+    const out = new Map<number, number>();
+    for (let k = 0; k < count; k++) out.set(ids[k], groups[k]);
+    return out;
+  }
+
+  private summarise(id: number, s: ClusterState, size: number, termCount: number): ClusterSummary {
+    return {
+      id,
+      size,
+      firstSeen: s.firstSeen,
+      lastSeen: s.lastSeen,
+      terms: s.terms.top(termCount).map((t) => ({ term: t.item, count: t.count })),
+      example: s.example,
+    };
+  }
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  const den = Math.sqrt(aa * bb);
+  return den > 0 ? ab / den : 0;
+}
