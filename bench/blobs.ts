@@ -171,12 +171,15 @@ function staleReason(files: BlobFiles, spec: BlobSpec): string | null {
   return null;
 }
 
+export type LoadedBlobs = Blobs & { files: BlobFiles; note: string };
+
 /**
  * The rows for `spec`, from bench/out when cached there, else generated and written.
  * `note` says which (and why a cache was rejected).
  */
-export function loadBlobs(spec: BlobSpec): Blobs & { files: BlobFiles; note: string } {
-  if (os.endianness() !== 'LE') throw new Error('the blob files are little-endian; this machine is big-endian');
+export function loadBlobs(spec: BlobSpec): LoadedBlobs {
+  if (os.endianness() !== 'LE')
+    throw new Error('the blob files are little-endian; this machine is big-endian');
   const files = blobFiles(spec.d);
   const stale = staleReason(files, spec);
   if (stale === null) {
@@ -193,7 +196,10 @@ export function loadBlobs(spec: BlobSpec): Blobs & { files: BlobFiles; note: str
   const blobs = generateBlobs(spec);
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(files.data, new Uint8Array(blobs.rows.buffer, blobs.rows.byteOffset, blobs.rows.byteLength));
-  writeFileSync(files.labels, new Uint8Array(blobs.labels.buffer, blobs.labels.byteOffset, blobs.labels.byteLength));
+  writeFileSync(
+    files.labels,
+    new Uint8Array(blobs.labels.buffer, blobs.labels.byteOffset, blobs.labels.byteLength),
+  );
   const car: Sidecar = {
     format: FORMAT,
     version: VERSION,
@@ -214,7 +220,9 @@ function aligned<T extends Float64Array | Int32Array>(
   Kind: { new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number },
   n: number,
 ): T {
-  if (buf.byteLength !== n * Kind.BYTES_PER_ELEMENT) throw new Error(`expected ${n} elements, file has ${buf.byteLength} bytes`);
-  if (buf.byteOffset % Kind.BYTES_PER_ELEMENT === 0) return new Kind(buf.buffer as ArrayBuffer, buf.byteOffset, n);
+  if (buf.byteLength !== n * Kind.BYTES_PER_ELEMENT)
+    throw new Error(`expected ${n} elements, file has ${buf.byteLength} bytes`);
+  if (buf.byteOffset % Kind.BYTES_PER_ELEMENT === 0)
+    return new Kind(buf.buffer as ArrayBuffer, buf.byteOffset, n);
   return new Kind(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer, 0, n);
 }

@@ -162,6 +162,13 @@ export function time(fn: () => void): number {
   return (performance.now() - t0) / 1000;
 }
 
+/** The value of `fn` and the seconds it took. */
+export function timed<T>(fn: () => T): { value: T; seconds: number } {
+  const t0 = performance.now();
+  const value = fn();
+  return { value, seconds: (performance.now() - t0) / 1000 };
+}
+
 /** Runs `fn` `runs` times and returns the seconds of each. */
 export function timeRuns(runs: number, fn: (run: number) => void): Stats {
   const secs: number[] = [];
@@ -205,7 +212,13 @@ export interface MemSnapshot {
 
 export function memory(): MemSnapshot {
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+  return {
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+  };
 }
 
 export function memoryDelta(after: MemSnapshot, before: MemSnapshot): MemSnapshot {
@@ -271,7 +284,11 @@ export function fmtRatio(x: number): string {
  * A plain-text table: columns of numbers right-aligned, text left-aligned.
  * `null`/`undefined` print as "-".
  */
-export function table(title: string, header: string[], rows: (string | number | null | undefined)[][]): string {
+export function table(
+  title: string,
+  header: string[],
+  rows: (string | number | null | undefined)[][],
+): string {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
   const width = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const numeric = /^[-+]?[\d.,]+(e[-+]?\d+)?\s*([kMGx%]|[KMG]iB|B)?$/;

@@ -111,6 +111,9 @@ export class CFTree {
   /** Per split: each entry's squared norm in numpy's order. Per descent: each entry's dot. */
   private splitNorms: Float64Array;
   private nodeDots: Float64Array;
+  /** Non-zero coordinates of the incoming centroid, or nnz = -1 when it is dense. */
+  private nzIdx: Int32Array;
+  private nnz = -1;
 
   /** Node and slot of the leaf entry the last insert went to, and whether it was created. */
   private lastNode = -1;
@@ -146,6 +149,7 @@ export class CFTree {
     this.splitSide = new Uint8Array(C);
     this.splitNorms = new Float64Array(C);
     this.nodeDots = new Float64Array(C);
+    this.nzIdx = new Int32Array(dim);
     this.root = this.allocNode(true);
     this.firstLeaf = this.root;
   }
@@ -243,6 +247,7 @@ export class CFTree {
   /** The incoming CF is in scratch: LS at scrLS, centroid at scrCent, with n, ss and |c|^2. */
   private insertScratch(nIn: number, ssIn: number, sqIn: number, keepId?: number): number {
     let m = this.mem;
+    this.gatherNonZeros();
     // ---- descend: at each level the entry with the smallest |c|^2 - 2 c.x (ties: lowest index)
     let node = this.root;
     let depth = 0;
@@ -312,6 +317,30 @@ export class CFTree {
     return id;
   }
 
+  /**
+   * Tweet vectors are sparse (a few dozen non-zeros in hundreds of dimensions): when the
+   * incoming centroid has fewer than a quarter of its coordinates non-zero, the descent's dot
+   * products visit only those (see dotSparse), which is exact, not an approximation.
+   */
+  private gatherNonZeros(): void {
+    const m = this.mem;
+    const d = this.dim;
+    const x = this.scrCent;
+    const idx = this.nzIdx;
+    const limit = d >> 2;
+    let n = 0;
+    for (let i = 0; i < d; i++) {
+      if (m[x + i] !== 0) {
+        if (n === limit) {
+          this.nnz = -1;
+          return;
+        }
+        idx[n++] = i;
+      }
+    }
+    this.nnz = n;
+  }
+
   /** Index of the entry of `node` closest to the scratch centroid (sklearn's argmin). */
   private closest(node: number): number {
     const m = this.mem;
@@ -325,8 +354,12 @@ export class CFTree {
     let bestDist = Number.POSITIVE_INFINITY;
     let second = Number.POSITIVE_INFINITY;
     let row = b + this.offCent;
+    const nnz = this.nnz;
+    const sparse = nnz >= 0;
+    const d4 = d - (d & 3);
+    const nzIdx = this.nzIdx;
     for (let k = 0; k < count; k++, row += d) {
-      const dp = dot(m, row, x, d);
+      const dp = sparse ? dotSparse(m, row, x, nzIdx, nnz, d4) : dot(m, row, x, d);
       dots[k] = dp;
       const dist = -2 * dp + m[sq + k];
       if (dist < bestDist) {
@@ -671,6 +704,7 @@ export class CFTree {
     const m = this.mem;
     const d = this.dim;
     for (let i = 0; i < d; i++) m[this.scrCent + i] = x[offset + i];
+    this.gatherNonZeros();
     let node = this.root;
     while ((m[this.base(node) + H_LEAF] | 0) === 0)
       node = m[this.base(node) + this.offRef + this.closest(node)] | 0;
@@ -1083,6 +1117,44 @@ function normSqNumpy(m: Float64Array, a: number, d: number): number {
 
 function even(n: number): number {
   return n + (n & 1);
+}
+
+/**
+ * The dot product of a row with a sparse x given its non-zero coordinates, bit for bit equal
+ * to dot(): each product goes to the accumulator (i mod 4) it would go to there, in the same
+ * order, and the zero products that dot() adds leave an accumulator unchanged.
+ */
+function dotSparse(
+  m: Float64Array,
+  row: number,
+  x: number,
+  idx: Int32Array,
+  nnz: number,
+  d4: number,
+): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let j = 0; j < nnz; j++) {
+    const i = idx[j];
+    const p = m[row + i] * m[x + i];
+    // dot() adds the d mod 4 trailing products to its first accumulator
+    switch (i < d4 ? i & 3 : 0) {
+      case 0:
+        s0 += p;
+        break;
+      case 1:
+        s1 += p;
+        break;
+      case 2:
+        s2 += p;
+        break;
+      default:
+        s3 += p;
+    }
+  }
+  return s0 + s1 + s2 + s3;
 }
 
 /** Dot product of two rows of `m`, four accumulators so the adds pipeline. */

@@ -349,6 +349,7 @@ function sparsePhase(
   for (let round = 0; ; round++) {
     if (g.live <= target) return;
     if (g.live <= exactLimit) {
+      (globalThis as any).STATS.rounds.push({ exact: g.live, t: performance.now() });
       g.adj = [];
       exactPhase(g, target, threshold);
       return;
@@ -364,6 +365,7 @@ function sparsePhase(
       const inv = nn > 0 ? 1 / nn : 0;
       for (let t = 0; t < d; t++) X[i * d + t] = g.sums[r + t] * inv;
     }
+    (globalThis as any).STATS.rounds.push({ knnStart: performance.now() });
     const knn = knnGraph(X, m, d, k, (SEED + Math.imul(round, 0x85ebca6b)) >>> 0);
     const kk = knn.length / m;
     addSymmetricEdges(g, reps, knn, kk);
@@ -379,7 +381,9 @@ function sparsePhase(
       }
     }
     heap.heapify();
+    (globalThis as any).STATS.rounds.push({ m, heap0: heap.size, t: performance.now() });
     const merged = agglomerate(g, heap, target, threshold);
+    (globalThis as any).STATS.rounds.push({ merged, live: g.live, t: performance.now() });
     if (thresholdMode && (merged === 0 || round + 1 >= MAX_THRESHOLD_ROUNDS)) {
       if (g.live <= exactLimit) {
         g.adj = [];
@@ -466,13 +470,21 @@ function agglomerate(g: Groups, heap: PairHeap, target: number, threshold: numbe
     g.union(a, b);
     merges++;
     const nb = g.mergeAdjacency(a, b);
+    (globalThis as any).STATS.dots += nb.length; (globalThis as any).STATS.maxdeg = Math.max((globalThis as any).STATS.maxdeg, nb.length);
     const va = ver[a];
+    const T0 = performance.now();
+    const SS = new Float64Array(nb.length);
+    for (let t = 0; t < nb.length; t++) SS[t] = g.sim(a, nb[t]);
+    const T1 = performance.now();
     for (let t = 0; t < nb.length; t++) {
       const r = nb[t];
-      const s = g.sim(a, r);
+      const s = SS[t];
       if (a < r) heap.push(s, a, r, va, ver[r]);
       else heap.push(s, r, a, ver[r], va);
     }
+    const T2 = performance.now();
+    (globalThis as any).STATS.tdot = ((globalThis as any).STATS.tdot ?? 0) + T1 - T0;
+    (globalThis as any).STATS.tpush = ((globalThis as any).STATS.tpush ?? 0) + T2 - T1;
     if (heap.size > compactAt) {
       heap.retain((x, y, vx, vy) => alive[x] === 1 && alive[y] === 1 && ver[x] === vx && ver[y] === vy);
       compactAt = Math.max(2 * heap.size, 1024);

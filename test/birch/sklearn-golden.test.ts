@@ -37,7 +37,11 @@ for (const name of ['blobs2d', 'unit32', 'duplicates', 'tweets-hashed64']) {
   test(`matches sklearn Birch: ${name}`, () => {
     const { X, g } = load(name);
     const d = g.n_features;
-    const tree = new CFTree({ dim: d, threshold: g.params.threshold, branchingFactor: g.params.branching_factor });
+    const tree = new CFTree({
+      dim: d,
+      threshold: g.params.threshold,
+      branchingFactor: g.params.branching_factor,
+    });
     for (let r = 0; r < g.n_samples; r++) tree.insert(X, r * d);
 
     assert.deepEqual(tree.audit(), []);
@@ -60,7 +64,8 @@ for (const name of ['blobs2d', 'unit32', 'duplicates', 'tweets-hashed64']) {
         assert.equal(a.n, b.n, `leaf ${l} entry ${k} n`);
         assert.ok(relClose(a.ss, b.ss), `leaf ${l} entry ${k} ss ${a.ss} vs ${b.ss}`);
         for (let i = 0; i < d; i++) {
-          if (!relClose(a.ls[i], b.ls[i])) assert.fail(`leaf ${l} entry ${k} ls[${i}] ${a.ls[i]} vs ${b.ls[i]}`);
+          if (!relClose(a.ls[i], b.ls[i]))
+            assert.fail(`leaf ${l} entry ${k} ls[${i}] ${a.ls[i]} vs ${b.ls[i]}`);
         }
         ids.push(a.id);
       }
