@@ -86,6 +86,18 @@ export function machineLine(m: Machine = machine()): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}`;
 }
 
+/**
+ * 1-minute load average and a warning when other work is running: on a shared machine the
+ * absolute numbers drift, which is why suites report ratios measured side by side. Meaningful
+ * before a suite starts; after it, the average includes the suite's own work.
+ */
+export function loadNote(): { load1: number; note: string } {
+  const load1 = os.loadavg()[0];
+  const busy =
+    load1 > 0.5 ? ' (busy: other processes are running; compare ratios, not absolute numbers)' : '';
+  return { load1, note: `load average ${load1.toFixed(2)}${busy}` };
+}
+
 // ---------------------------------------------------------------- seeded data
 
 /** mulberry32: a 32-bit state PRNG, uniform in [0, 1). Small, fast and the same everywhere. */

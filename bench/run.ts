@@ -7,7 +7,7 @@
  * together with the machine they were measured on.
  */
 import { relative } from 'node:path';
-import { machine, machineLine, type Suite, writeJson } from './lib.js';
+import { loadNote, machine, machineLine, type Suite, writeJson } from './lib.js';
 
 /** Adding a suite is one line: its name and where its module exports it. Loaded on demand. */
 const SUITES: Record<string, () => Promise<Suite>> = {
@@ -39,9 +39,12 @@ async function main(argv: string[]): Promise<number> {
     const suite = await SUITES[name]();
     console.log(`\n== ${suite.name}: ${suite.description}`);
     const started = new Date();
+    const loadBefore = loadNote();
+    console.log(loadBefore.note);
     const t0 = performance.now();
     const results = await suite.run({ args, quick });
     const seconds = (performance.now() - t0) / 1000;
+    const loadAfter = loadNote();
     const path = writeJson(name, {
       suite: name,
       started: started.toISOString(),
@@ -49,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       quick,
       args,
       machine: m,
+      // 1-minute load average; `after` includes this suite's own work
+      load1: { before: loadBefore.load1, after: loadAfter.load1 },
       ...results,
     });
     console.log(`\n${name}: ${seconds.toFixed(0)} s, wrote ${relative(process.cwd(), path)}`);

@@ -13,10 +13,11 @@
  *   assign+answer  ours: insert (which returns the row's cluster) and lastSimilarity (what the
  *                  service answers). sklearn: partial_fit per batch, reading labels_ after each.
  *
- * Order of work: all our timings first (warm-up, then runs alternating the two modes, each on a
- * fresh tree), then sklearn in a child process, then the flop counts. The counts patch a method
- * on one tree instance, which makes V8's inline caches in CFTree polymorphic: done last, they
- * cannot slow any timed run.
+ * Order of work, per (d, T): our timings (warm-up, then runs alternating the two modes, each on
+ * a fresh tree), then sklearn in a child process right after, so that the ratio compares
+ * neighbours in time; then one more build for memory, descend() and the reference dot loops.
+ * The flop counts come last of all: they patch a method on one tree instance, which makes V8's
+ * inline caches in CFTree polymorphic, so no timed run may follow them.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -99,7 +100,9 @@ function descendAll(tree: CFTree, rows: Float64Array, n: number, d: number): voi
 interface MemoryResult {
   before: MemSnapshot;
   delta: MemSnapshot;
-  /** Highest RSS seen while building, minus the RSS before. */
+  /** Highest process RSS seen while building (the cached rows included). */
+  rssPeak: number;
+  /** rssPeak minus the RSS before; small when the tree reuses pages a collected one freed. */
   rssGrowthPeak: number;
   bytesPerCluster: number;
   heapBytesPerCluster: number;
@@ -128,6 +131,7 @@ function measureMemory(
     mem: {
       before,
       delta,
+      rssPeak: rss.peak,
       rssGrowthPeak: rss.peak - before.rss,
       // the node pool is one Float64Array grown by doubling, so this includes up to 2x slack
       bytesPerCluster: delta.arrayBuffers / tree.size,
@@ -137,10 +141,44 @@ function measureMemory(
   };
 }
 
+/** One pass of the plainest dot-product loop: each row of `a` (rows of d) against `x`. */
+function plainDots(a: Float64Array, x: Float64Array, rows: number, d: number): number {
+  let acc = 0;
+  for (let r = 0; r < rows; r++) {
+    const o = r * d;
+    let s = 0;
+    for (let i = 0; i < d; i++) s += a[o + i] * x[i];
+    acc += s;
+  }
+  return acc;
+}
+
+/** The same with four accumulators, as cftree's `dot`: the adds no longer wait on each other. */
+function unrolledDots(a: Float64Array, x: Float64Array, rows: number, d: number): number {
+  let acc = 0;
+  for (let r = 0; r < rows; r++) {
+    const o = r * d;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let i = 0;
+    for (; i + 4 <= d; i += 4) {
+      s0 += a[o + i] * x[i];
+      s1 += a[o + i + 1] * x[i + 1];
+      s2 += a[o + i + 2] * x[i + 2];
+      s3 += a[o + i + 3] * x[i + 3];
+    }
+    for (; i < d; i++) s0 += a[o + i] * x[i];
+    acc += s0 + s1 + s2 + s3;
+  }
+  return acc;
+}
+
 /**
- * GFLOP/s of the plainest dot-product loop (one accumulator) and of the same with four (as
- * cftree's `dot`), over a Float64Array of `words` doubles taken as rows of d against one
- * vector: the descent's arithmetic on a working set of the tree's size, without the tree.
+ * GFLOP/s (median of 5) of `plainDots` and `unrolledDots` over a Float64Array of `words`
+ * doubles: the descent's arithmetic on a working set the size of the tree's pool, without the
+ * tree. Top-level functions, so that V8 optimises each once for every configuration.
  */
 function dotLoopGflops(words: number, d: number): { plain: number; unrolled4: number; words: number } {
   const rowsN = Math.max(1, Math.floor(words / d));
@@ -149,47 +187,26 @@ function dotLoopGflops(words: number, d: number): { plain: number; unrolled4: nu
   const u = mulberry32(99);
   for (let i = 0; i < a.length; i++) a[i] = u() - 0.5;
   for (let i = 0; i < d; i++) x[i] = u() - 0.5;
-  const plain = (): void => {
-    let acc = 0;
-    for (let r = 0; r < rowsN; r++) {
-      const o = r * d;
-      let s = 0;
-      for (let i = 0; i < d; i++) s += a[o + i] * x[i];
-      acc += s;
-    }
-    sink.value += acc;
-  };
-  const unrolled = (): void => {
-    let acc = 0;
-    for (let r = 0; r < rowsN; r++) {
-      const o = r * d;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let i = 0;
-      for (; i + 4 <= d; i += 4) {
-        s0 += a[o + i] * x[i];
-        s1 += a[o + i + 1] * x[i + 1];
-        s2 += a[o + i + 2] * x[i + 2];
-        s3 += a[o + i + 3] * x[i + 3];
-      }
-      for (; i < d; i++) s0 += a[o + i] * x[i];
-      acc += s0 + s1 + s2 + s3;
-    }
-    sink.value += acc;
-  };
   const flopsPerPass = 2 * rowsN * d;
-  const gflops = (pass: () => void): number => {
-    for (let w = 0; w < 5; w++) pass();
+  const gflops = (kernel: typeof plainDots): number => {
+    for (let w = 0; w < 3; w++) sink.value += kernel(a, x, rowsN, d);
     // enough passes for ~0.2 s a run, so the timer's resolution does not matter
-    const reps = Math.max(1, Math.ceil(0.2 / Math.max(time(pass), 1e-6)));
-    const t = timeRuns(3, () => {
-      for (let k = 0; k < reps; k++) pass();
+    const reps = Math.max(
+      1,
+      Math.ceil(
+        0.2 /
+          Math.max(
+            time(() => kernel(a, x, rowsN, d)),
+            1e-6,
+          ),
+      ),
+    );
+    const t = timeRuns(5, () => {
+      for (let k = 0; k < reps; k++) sink.value += kernel(a, x, rowsN, d);
     });
     return (flopsPerPass * reps) / t.median / 1e9;
   };
-  return { plain: gflops(plain), unrolled4: gflops(unrolled), words: rowsN * d };
+  return { plain: gflops(plainDots), unrolled4: gflops(unrolledDots), words: rowsN * d };
 }
 
 // ---------------------------------------------------------------- flop counting
@@ -213,7 +230,8 @@ interface Counter {
  * of a node's record is its entry count. This reads internals on purpose, to count without
  * reimplementing the descent: a self-check on a two-point tree returns null if they changed.
  * Not counted: the rare near-tie recomputation in sklearn's arithmetic, the merge test and the
- * ancestor updates (O(d) per level, not per entry), and splits.
+ * ancestor updates (O(d) per level, not per entry), and splits. 2d flops an entry holds for
+ * dense rows like these blobs; a sparse row (cftree's sparse path) would cost 2 nnz instead.
  */
 function instrument(tree: CFTree): Counter | null {
   const proto = Object.getPrototypeOf(tree) as Partial<TreeInternals>;
@@ -314,7 +332,7 @@ interface SklearnRun {
 }
 
 /** Runs bench/sklearn_birch.py on the cached rows; its progress goes to our stderr. */
-function runSklearn(dataPath: string, d: number, limit: number): Promise<SklearnRun> {
+function runSklearn(dataPath: string, d: number, threshold: number, limit: number): Promise<SklearnRun> {
   if (!existsSync(PYTHON)) return Promise.resolve({ skipped: `${PYTHON} not found` });
   const args = [
     SKLEARN_SCRIPT,
@@ -323,7 +341,7 @@ function runSklearn(dataPath: string, d: number, limit: number): Promise<Sklearn
     '--dim',
     String(d),
     '--thresholds',
-    THRESHOLDS.join(','),
+    String(threshold),
     '--branching',
     String(BRANCHING),
     '--batch',
@@ -371,6 +389,8 @@ interface ConfigResult {
   dotLoop: { plain: number; unrolled4: number; words: number };
   flops?: FlopCount;
   sklearn: Partial<Record<Mode, SklearnResult>>;
+  /** Peak RSS of the Python process (both modes). */
+  sklearnPeakRss: number | null;
 }
 
 async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
@@ -384,7 +404,9 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
   );
 
   const configs: ConfigResult[] = [];
-  const sklearnRuns: Record<number, SklearnRun> = {};
+  /** By `${d}/${T}`: each configuration's baseline runs right after ours, so drift hits both. */
+  const sklearnRuns: Record<string, SklearnRun> = {};
+  let sklearnSkipped: string | null = withSklearn ? null : '--no-sklearn';
   const data: Record<number, LoadedBlobs> = {};
 
   for (const d of DIMS) {
@@ -420,6 +442,21 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
         'insert-only': stats(secs['insert-only']),
         'assign+answer': stats(secs['assign+answer']),
       };
+      console.log(
+        `  d=${d} T=${threshold}: ours ${fmtSi(n / oursSeconds['insert-only'].median)} inserts/s, ` +
+          `${fmtSi(n / oursSeconds['assign+answer'].median)} answers/s, ${fmtInt(sizes[0])} subclusters`,
+      );
+      const key = `${d}/${threshold}`;
+      const sk: SklearnRun =
+        sklearnSkipped === null
+          ? await runSklearn(blobs.files.data, d, threshold, n)
+          : { skipped: sklearnSkipped };
+      sklearnRuns[key] = sk;
+      if (sk.skipped && sklearnSkipped === null) {
+        // no point in trying (and installing) again for the next configuration
+        sklearnSkipped = sk.skipped;
+        console.log(`  sklearn baseline skipped: ${sk.skipped}`);
+      }
       const { tree, mem } = measureMemory(rows, n, d, threshold);
       const descend = timeRuns(runs, () => descendAll(tree, rows, n, d));
       const dotLoop = dotLoopGflops(Math.max(d, Math.round(mem.delta.arrayBuffers / 8)), d);
@@ -437,25 +474,10 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
         memory: mem,
         descendPerSecond: rates(n, descend),
         dotLoop,
-        sklearn: {},
+        sklearn: Object.fromEntries((sk.results ?? []).map((r) => [r.mode, r])),
+        sklearnPeakRss: sk.peak_rss_bytes ?? null,
       };
       configs.push(c);
-      console.log(
-        `  d=${d} T=${threshold}: ours ${fmtSi(c.ours['insert-only'].median)} inserts/s, ` +
-          `${fmtSi(c.ours['assign+answer'].median)} answers/s, ${fmtInt(c.subclusters)} subclusters`,
-      );
-    }
-
-    if (withSklearn) {
-      const sk = await runSklearn(blobs.files.data, d, n);
-      sklearnRuns[d] = sk;
-      if (sk.skipped) console.log(`  sklearn baseline skipped: ${sk.skipped}`);
-      for (const r of sk.results ?? []) {
-        const c = configs.find((x) => x.d === r.d && x.threshold === r.threshold);
-        if (c) c.sklearn[r.mode] = r;
-      }
-    } else {
-      sklearnRuns[d] = { skipped: '--no-sklearn' };
     }
   }
 
@@ -474,8 +496,7 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
     ),
     sklearn: sk
       ? { version: sk.sklearn, numpy: sk.numpy, python: sk.python, blas: sk.blas }
-      : { skipped: Object.values(sklearnRuns)[0]?.skipped },
-    sklearnPeakRss: Object.fromEntries(DIMS.map((d) => [d, sklearnRuns[d]?.peak_rss_bytes ?? null])),
+      : { skipped: sklearnSkipped },
     configs: configs.map((c) => ({ ...c, gflops: gflops(c), targets: MODES.map((m) => verdict(c, m)) })),
     peakRss: peakRss(),
     sink: sink.value,
@@ -509,7 +530,7 @@ function gflops(c: ConfigResult): { insert: number; descend: number | null } | n
   return { insert, descend };
 }
 
-function report(configs: ConfigResult[], sklearnRuns: Record<number, SklearnRun>, n: number): void {
+function report(configs: ConfigResult[], sklearnRuns: Record<string, SklearnRun>, n: number): void {
   const sk = Object.values(sklearnRuns).find((s) => !s.skipped);
   const skName = sk ? `sklearn ${sk.sklearn} (numpy ${sk.numpy}, Python ${sk.python})` : 'sklearn skipped';
   console.log();
@@ -563,7 +584,7 @@ function report(configs: ConfigResult[], sklearnRuns: Record<number, SklearnRun>
         'heapUsed Δ',
         'arrayBuffers Δ',
         'bytes/cluster',
-        'peak RSS Δ',
+        'peak RSS',
       ],
       configs.map((c) => {
         const skCounts = [
@@ -584,7 +605,7 @@ function report(configs: ConfigResult[], sklearnRuns: Record<number, SklearnRun>
           fmtBytes(c.memory.delta.heapUsed),
           fmtBytes(c.memory.delta.arrayBuffers),
           fmtInt(c.memory.bytesPerCluster),
-          fmtBytes(c.memory.rssGrowthPeak),
+          fmtBytes(c.memory.rssPeak),
         ];
       }),
     ),
@@ -631,8 +652,11 @@ function report(configs: ConfigResult[], sklearnRuns: Record<number, SklearnRun>
     '  insert GFLOP/s counts only the descent but divides by the whole insert time: a lower bound on the kernel.',
   );
   if (sk) console.log(`  sklearn BLAS: ${JSON.stringify(sk.blas)}`);
-  for (const [d, s] of Object.entries(sklearnRuns))
-    if (s.skipped) console.log(`  sklearn d=${d}: skipped (${s.skipped})`);
+  const skipped = new Map<string, string[]>();
+  for (const [key, s] of Object.entries(sklearnRuns))
+    if (s.skipped) skipped.set(s.skipped, [...(skipped.get(s.skipped) ?? []), key]);
+  for (const [reason, keys] of skipped)
+    console.log(`  sklearn skipped for d/T ${keys.join(', ')}: ${reason}`);
   console.log(`  sink ${sink.value.toPrecision(6)}`);
 }
 

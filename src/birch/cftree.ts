@@ -223,6 +223,11 @@ export class CFTree {
    * the CF starts a new entry and `id` is given.
    */
   insertCF(n: number, ls: ArrayLike<number>, ss: number, id?: number): number {
+    if (!(n > 0) || !Number.isFinite(n)) throw new RangeError(`n must be a positive number, got ${n}`);
+    if (ls.length < this.dim)
+      throw new RangeError(`ls has ${ls.length} values, the tree has dimension ${this.dim}`);
+    // checked before anything moves: a throw must leave the tree as it was
+    if (id !== undefined && this.loc.has(id)) throw new Error(`cluster id ${id} is already in the tree`);
     const m = this.mem;
     const d = this.dim;
     const inv = 1 / n;
@@ -609,7 +614,7 @@ export class CFTree {
     const fast = dot(m, cent + i * d, cent + j * d, d);
     const p = fast === 0 ? 0 : dotFma(m, cent + i * d, cent + j * d, d);
     const v = -2 * p + this.splitNorms[i] + this.splitNorms[j];
-    return v < 0 ? 0 : v;
+    return Math.max(0, v);
   }
 
   /** Copies entry (fromNode, fromSlot) to (toNode, toSlot) and fixes the pointers to it. */
@@ -752,7 +757,8 @@ export class CFTree {
     }
     const cc = m[this.base(this.lastNode) + this.offSQ + this.lastSlot];
     const den = Math.sqrt(xx * cc);
-    return den > 0 ? dp / den : 0;
+    // |c|^2 and x.x are summed in different orders: clamp the last-bit overshoot of a cosine
+    return den > 0 ? Math.max(-1, Math.min(1, dp / den)) : 0;
   }
 
   /** Leaf entries in leaf-chain order (left to right), copied out. */
@@ -796,8 +802,8 @@ export class CFTree {
   // ---------------------------------------------------------------- removal
 
   /**
-   * Removes cluster `id` from the tree: its entry leaves its leaf and its CF is subtracted from
-   * every ancestor entry. A node left empty is freed and its entry removed from its parent in
+   * Removes cluster `id` from the tree: its entry leaves its leaf and its CF leaves every
+   * ancestor entry. A node left empty is freed and its entry removed from its parent in
    * turn; a root left with a single inner entry hands over to that child (the tree shrinks).
    * Returns false when the id is not in the tree.
    */
@@ -805,20 +811,16 @@ export class CFTree {
     const l = this.loc.get(id);
     if (l === undefined) return false;
     const m = this.mem;
-    const d = this.dim;
     let node = Math.floor(l / this.cap);
     let slot = l - node * this.cap;
     let b = this.base(node);
     const n = m[b + this.offN + slot];
-    const ss = m[b + this.offSS + slot];
-    // keep the removed LS in scratch to subtract it from the ancestors
-    m.copyWithin(this.scrLS, b + this.offLS + slot * d, b + this.offLS + (slot + 1) * d);
     this.loc.delete(id);
     this._entries--;
     this._points -= n;
     if (this.lastNode === node && this.lastSlot === slot) this.lastNode = -1;
 
-    // remove the entry (and every node it empties) bottom-up, then subtract above that
+    // remove the entry (and every node it empties) bottom-up, then fix the CFs above that
     for (;;) {
       this.removeSlot(node, slot);
       b = this.base(node);
@@ -829,11 +831,14 @@ export class CFTree {
       node = parent;
       slot = pslot;
     }
+    // Each ancestor entry is recomputed from its child rather than having the removed CF
+    // subtracted: subtraction cancels catastrophically when the removed entry dwarfs the rest
+    // (1e10 next to 0.1 leaves 0), and a removal is rare enough to afford O(B d) per level.
     for (let cur = node; cur !== this.root; ) {
       const cb = this.base(cur);
       const parent = this.mem[cb + H_PARENT] | 0;
       const pslot = this.mem[cb + H_PSLOT] | 0;
-      this.subtractScratchFromEntry(parent, pslot, n, ss);
+      this.setEntryFromChild(parent, pslot, cur);
       cur = parent;
     }
     // an inner root with one entry: its child becomes the root
@@ -867,27 +872,6 @@ export class CFTree {
     const count = m[b + H_COUNT] | 0;
     for (let k = slot + 1; k < count; k++) this.moveEntry(node, k, node, k - 1);
     m[b + H_COUNT] = count - 1;
-    if (this.lastNode === node && this.lastSlot > slot) this.lastSlot--;
-  }
-
-  private subtractScratchFromEntry(node: number, slot: number, nOut: number, ssOut: number): void {
-    const m = this.mem;
-    const d = this.dim;
-    const b = this.base(node);
-    const n = m[b + this.offN + slot] - nOut;
-    m[b + this.offN + slot] = n;
-    m[b + this.offSS + slot] -= ssOut;
-    const ls = b + this.offLS + slot * d;
-    const ct = b + this.offCent + slot * d;
-    let sq = 0;
-    for (let i = 0; i < d; i++) {
-      const v = m[ls + i] - m[this.scrLS + i];
-      m[ls + i] = v;
-      const c = v / n;
-      m[ct + i] = c;
-      sq += c * c;
-    }
-    m[b + this.offSQ + slot] = sq;
   }
 
   // ---------------------------------------------------------------- node pool

@@ -5,8 +5,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ClusterEngine } from '../engine/engine.js';
 import { evaluate, formatReport, type QualityReport } from '../engine/quality.js';
-import { checkTweet, type TweetFields } from '../pipeline/tweet.js';
 import { DEFAULTS, TextPipeline } from '../pipeline/text.js';
+import { checkTweet, type TweetFields } from '../pipeline/tweet.js';
 import { formatOf, type InputFormat, openInput, readRecords } from './input.js';
 import { Progress } from './progress.js';
 
@@ -85,10 +85,14 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`expected one input file, got ${positionals.length}`);
   const file = positionals[0] ?? '-';
   const format = (values.format ?? formatOf(file)) as InputFormat;
-  if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format must be jsonl or csv, got ${format}`);
+  if (format !== 'jsonl' && format !== 'csv')
+    throw new UsageError(`--format must be jsonl or csv, got ${format}`);
   const threshold = num(values.threshold, '--threshold', DEFAULTS.threshold, (v) => v > 0);
-  const branchingFactor = num(values['branching-factor'], '--branching-factor', DEFAULTS.branchingFactor, (v) =>
-    Number.isInteger(v) && v >= 2,
+  const branchingFactor = num(
+    values['branching-factor'],
+    '--branching-factor',
+    DEFAULTS.branchingFactor,
+    (v) => Number.isInteger(v) && v >= 2,
   );
   const dim = num(values.dim, '--dim', DEFAULTS.dim, (v) => Number.isInteger(v) && v >= 2);
   const top = num(values.top, '--top', 10, (v) => Number.isInteger(v) && v >= 0);
@@ -98,7 +102,9 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   if (values.topics !== undefined)
     topicOpts = { nClusters: num(values.topics, '--topics', 0, (v) => Number.isInteger(v) && v >= 1) };
   if (values['topic-threshold'] !== undefined)
-    topicOpts = { threshold: num(values['topic-threshold'], '--topic-threshold', 0, (v) => v >= -1 && v <= 1) };
+    topicOpts = {
+      threshold: num(values['topic-threshold'], '--topic-threshold', 0, (v) => v >= -1 && v <= 1),
+    };
   if (values['metrics-json'] !== undefined && values['label-field'] === undefined)
     throw new UsageError('--metrics-json needs --label-field');
 
@@ -239,7 +245,9 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       for (const c of engine.largest(top, 6)) {
         const terms = c.terms.map((t) => t.term).join(' ');
         const topic = topics?.get(c.id);
-        out.write(`  #${c.id}  ${c.size} tweets${topic === undefined ? '' : `, topic ${topic}`}  [${terms}]\n`);
+        out.write(
+          `  #${c.id}  ${c.size} tweets${topic === undefined ? '' : `, topic ${topic}`}  [${terms}]\n`,
+        );
         if (c.example !== undefined) out.write(`      "${oneLine(c.example, 100)}"\n`);
       }
     }
@@ -256,7 +264,8 @@ export class UsageError extends Error {
 function num(raw: string | undefined, name: string, dflt: number, ok: (v: number) => boolean): number {
   if (raw === undefined) return dflt;
   const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new UsageError(`${name}: invalid value "${raw}"`);
+  if (raw.trim() === '' || !Number.isFinite(v) || !ok(v))
+    throw new UsageError(`${name}: invalid value "${raw}"`);
   return v;
 }
 

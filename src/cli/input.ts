@@ -63,7 +63,10 @@ async function* readCsv(input: Readable): AsyncGenerator<InputRecord> {
     }),
   );
   try {
-    for await (const row of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+    for await (const row of parser as AsyncIterable<{
+      record: Record<string, string>;
+      info: { lines: number };
+    }>) {
       yield { line: row.info.lines, record: row.record };
     }
   } catch (err) {

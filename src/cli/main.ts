@@ -37,7 +37,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // Usage mistakes and unreadable files get one clear line, never a stack trace.
     const e = err as NodeJS.ErrnoException;
-    if (err instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (
+      err instanceof UsageError ||
+      e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+    ) {
       process.stderr.write(`birdie: ${e.message}\n`);
       return 2;
     }
@@ -50,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }

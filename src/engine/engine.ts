@@ -65,7 +65,11 @@ export class ClusterEngine {
   private _tweets = 0;
 
   constructor(opts: EngineOptions) {
-    this.tree = new CFTree({ dim: opts.dim, threshold: opts.threshold, branchingFactor: opts.branchingFactor });
+    this.tree = new CFTree({
+      dim: opts.dim,
+      threshold: opts.threshold,
+      branchingFactor: opts.branchingFactor,
+    });
     this.dim = opts.dim;
     this.sketchSize = opts.termSketchSize ?? 24;
   }

@@ -54,6 +54,8 @@ export class TopK {
   top(n = this.k): { item: string; count: number; error: number }[] {
     const order = this.items.map((_, i) => i);
     order.sort((a, b) => this.counts[b] - this.counts[a] || (this.items[a] < this.items[b] ? -1 : 1));
-    return order.slice(0, n).map((i) => ({ item: this.items[i], count: this.counts[i], error: this.errors[i] }));
+    return order
+      .slice(0, n)
+      .map((i) => ({ item: this.items[i], count: this.counts[i], error: this.errors[i] }));
   }
 }

@@ -24,11 +24,17 @@ export type Checked = { ok: true; tweet: CleanTweet } | { ok: false; error: stri
 /** Longest text accepted, in UTF-16 code units: far above a tweet (280 chars), well below abuse. */
 export const MAX_TEXT_LENGTH = 10_000;
 
-export function checkTweet(record: Record<string, unknown>, fields: TweetFields, fallbackId: string, dim?: number): Checked {
+export function checkTweet(
+  record: Record<string, unknown>,
+  fields: TweetFields,
+  fallbackId: string,
+  dim?: number,
+): Checked {
   const rawText = record[fields.text];
   let text = '';
   if (typeof rawText === 'string') text = rawText;
-  else if (rawText !== undefined && rawText !== null) return { ok: false, error: `field "${fields.text}" is not a string` };
+  else if (rawText !== undefined && rawText !== null)
+    return { ok: false, error: `field "${fields.text}" is not a string` };
   if (text.length > MAX_TEXT_LENGTH)
     return { ok: false, error: `field "${fields.text}" is longer than ${MAX_TEXT_LENGTH} characters` };
 
@@ -74,7 +80,8 @@ export function parseVector(raw: unknown, field: string, dim?: number): Float32A
   let norm = 0;
   for (let i = 0; i < arr.length; i++) {
     const x = arr[i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) return `field "${field}" has a non-numeric value at ${i}`;
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      return `field "${field}" has a non-numeric value at ${i}`;
     v[i] = x;
     norm += x * x;
   }

@@ -25,7 +25,7 @@ function check<Ts>(prop: fc.IRawProperty<Ts>, numRuns: number, ms = 700): void {
 
 // ---------------------------------------------------------------- generated worlds
 
-const KINDS = ['uniform', 'clustered', 'unit', 'unitClustered', 'duplicates'] as const;
+const KINDS = ['uniform', 'clustered', 'unit', 'unitClustered', 'sparse', 'duplicates'] as const;
 type Kind = (typeof KINDS)[number];
 
 interface WorldParams {
@@ -97,6 +97,25 @@ function makeWorld(p: WorldParams): World {
         const v = rng.pick(centers).map((x) => x + 0.15 * rng.normal());
         const n = Math.hypot(...v);
         return n > 0 ? v.map((x) => x / n) : rng.unitVector(dim);
+      };
+      break;
+    }
+    case 'sparse': {
+      // hashed TF-IDF tweets: a few positive weights on a topic's coordinates, unit length; at
+      // most d/4 non-zeros, which sends the descent down its sparse dot products
+      [lo, hi] = [-2, 0.2];
+      const nz = Math.max(1, dim >> 2);
+      const topics = Array.from({ length: 1 + rng.int(5) }, () =>
+        Array.from({ length: nz }, () => rng.int(dim)),
+      );
+      base = () => {
+        const v = new Float64Array(dim);
+        const topic = rng.pick(topics);
+        const k = 1 + rng.int(nz);
+        for (let j = 0; j < k; j++) v[rng.pick(topic)] += rng.uniform(0.5, 2);
+        const n = Math.hypot(...v);
+        for (let i = 0; i < dim; i++) v[i] /= n;
+        return v;
       };
       break;
     }
@@ -431,35 +450,38 @@ function buildForQueries(w: World, n: number): { tree: CFTree; queries: Float64A
   return { tree, queries };
 }
 
+/**
+ * `id` is (one of) the entries of `among` whose centroid is nearest to x, ties allowed within
+ * 1e-12 relative to the terms of |c|^2 - 2 c.x + |x|^2, the form the tree computes.
+ */
+function assertNearestAmong(x: Float64Array, id: number, among: LeafEntry[], what: string): void {
+  const chosen = among.find((e) => e.id === id);
+  if (!chosen) assert.fail(`${what} returned ${id}, not one of the ${among.length} candidates`);
+  let best = among[0];
+  for (const e of among) if (sqDist(x, e.centroid) < sqDist(x, best.centroid)) best = e;
+  const dMin = sqDist(x, best.centroid);
+  const dGot = sqDist(x, chosen.centroid);
+  const slack = 1e-12 * (dMin + sqNorm(x) + sqNorm(best.centroid) + sqNorm(chosen.centroid));
+  if (dGot > dMin + slack) assert.fail(`${what}: ${id} at ${dGot}, but ${best.id} at ${dMin}`);
+}
+
 test('nearest(x) agrees with brute force over entries()', () => {
   check(
     fc.property(worldArb(), fc.integer({ min: 0, max: 160 }), (p, n) => {
       const w = makeWorld(p);
       const { tree, queries } = buildForQueries(w, n);
       const entries = entriesOf(tree);
-      const byId = new Map(entries.map((e) => [e.id, e]));
       for (const x of queries) {
         const id = tree.nearest(x);
-        if (entries.length === 0) {
-          assert.equal(id, -1);
-          continue;
-        }
-        const chosen = byId.get(id);
-        assert.ok(chosen, `nearest returned ${id}, not an entry`);
-        let best = entries[0];
-        for (const e of entries) if (sqDist(x, e.centroid) < sqDist(x, best.centroid)) best = e;
-        const dMin = sqDist(x, best.centroid);
-        const dGot = sqDist(x, chosen.centroid);
-        // ties within 1e-12 relative to the terms of |c|^2 - 2 c.x + |x|^2, the form the tree uses
-        const slack = 1e-12 * (dMin + sqNorm(x) + sqNorm(best.centroid) + sqNorm(chosen.centroid));
-        if (dGot > dMin + slack) assert.fail(`nearest ${id} at ${dGot}, but ${best.id} at ${dMin}`);
+        if (entries.length === 0) assert.equal(id, -1);
+        else assertNearestAmong(x, id, entries, 'nearest');
       }
     }),
     150,
   );
 });
 
-test('descend(x) returns a live id and, like nearest(x), does not change the tree', () => {
+test('descend(x) returns the nearest entry of the leaf it reaches, and does not change the tree', () => {
   check(
     fc.property(worldArb(), fc.integer({ min: 0, max: 160 }), (p, n) => {
       const w = makeWorld(p);
@@ -468,11 +490,15 @@ test('descend(x) returns a live id and, like nearest(x), does not change the tre
       tree.insert(probe);
       const last = { created: tree.lastCreated, sim: tree.lastSimilarity(probe) };
       const before = { entries: entriesOf(tree), shape: tree.shape(), nextId: tree.nextId };
+      const leafOf = new Map<number, LeafEntry[]>();
+      for (const leaf of tree.leaves()) for (const e of leaf) leafOf.set(e.id, leaf);
       for (const x of queries) {
         const d = tree.descend(x);
         assert.ok(tree.has(d), `descend returned ${d}, not a live id`);
-        const nn = tree.nearest(x);
-        assert.ok(tree.has(nn));
+        // the descent's last step is an exact argmin over one leaf (the sparse dot products too)
+        assertNearestAmong(x, d, leafOf.get(d)!, 'descend, within its leaf');
+        if (tree.height === 1) assertNearestAmong(x, d, before.entries, 'descend in a one-leaf tree');
+        assert.ok(tree.has(tree.nearest(x)));
       }
       assert.deepEqual(entriesOf(tree), before.entries);
       assert.deepEqual(tree.shape(), before.shape);
@@ -666,7 +692,7 @@ test('insertCF rejects an id that is already live, and leaves the tree unchanged
 test('lastCreated and lastSimilarity follow each insert of a unit vector', () => {
   check(
     fc.property(
-      worldArb(['unit', 'unitClustered', 'duplicates'], [1]),
+      worldArb(['unit', 'unitClustered', 'sparse', 'duplicates'], [1]),
       fc.integer({ min: 1, max: 150 }),
       (p, n) => {
         const w = makeWorld(p);
@@ -694,7 +720,11 @@ test('lastCreated and lastSimilarity follow each insert of a unit vector', () =>
 test('lastSimilarity is a cosine: never outside [-1, 1]', () => {
   // For the first point of a cluster the centroid is x, and |x|^2 is summed two ways (the loop in
   // lastSimilarity and the fma dot of insert), so x.c / sqrt(|x|^2 |c|^2) can round to 1 + 2 ulps;
-  // Math.acos of it is NaN.
+  // Math.acos of it is NaN. The smallest case: (1/3, 2/3, 2/3) gives 1.0000000000000002.
+  const tiny = new CFTree({ dim: 3, threshold: 0.1, branchingFactor: 4 });
+  const x3 = [1 / 3, 2 / 3, 2 / 3];
+  tiny.insert(x3);
+  assert.ok(tiny.lastSimilarity(x3) <= 1, `lastSimilarity ${tiny.lastSimilarity(x3)} > 1`);
   const rng = new Rng(11);
   for (let dim = 1; dim <= 40; dim++) {
     const tree = new CFTree({ dim, threshold: 0.3, branchingFactor: 5 });
@@ -721,7 +751,7 @@ test('lastSimilarity still refers to the last insert after other entries of its 
 
 test('lastSimilarity tracks the last insert across random removes of other clusters', () => {
   check(
-    fc.property(worldArb(['unit', 'unitClustered'], [1]), opsArb, (p, ops) => {
+    fc.property(worldArb(['unit', 'unitClustered', 'sparse'], [1]), opsArb, (p, ops) => {
       const w = makeWorld(p);
       const tree = newTree(w);
       let last: { x: Float64Array; id: number } | null = null;

@@ -10,7 +10,10 @@ import { birdie } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'birdie-cli-'));
 const sample = join(import.meta.dirname, '..', '..', 'samples', 'stream.jsonl');
-const sampleRows = readFileSync(sample, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string });
+const sampleRows = readFileSync(sample, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as { id: string });
 const lines = (file: string) =>
   readFileSync(file, 'utf8')
     .trim()
@@ -59,7 +62,8 @@ test('clusters the sample stream: --out in input order, --clusters-out, --metric
   assert.equal(m.n, 400);
   assert.equal(m.labels, 13);
   assert.equal(m.clusters, sizes.size);
-  for (const k of ['nmi', 'nmiArithmetic', 'homogeneity', 'completeness', 'purity']) assert.ok(m[k] > 0 && m[k] <= 1, k);
+  for (const k of ['nmi', 'nmiArithmetic', 'homogeneity', 'completeness', 'purity'])
+    assert.ok(m[k] > 0 && m[k] <= 1, k);
   // a pinned floor on the seeded sample: the 12 stories must come out nearly pure
   assert.ok(m.homogeneity > 0.9, `homogeneity ${m.homogeneity}`);
 });
@@ -110,7 +114,18 @@ test('precomputed vectors bypass the embedder; a wrong dimension is skipped with
   writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
   const out = join(dir, 'vec-out.jsonl');
   const clusters = join(dir, 'vec-clusters.jsonl');
-  const r = birdie(['cluster', file, '--vector-field', 'v', '--threshold', '0.2', '--out', out, '--clusters-out', clusters]);
+  const r = birdie([
+    'cluster',
+    file,
+    '--vector-field',
+    'v',
+    '--threshold',
+    '0.2',
+    '--out',
+    out,
+    '--clusters-out',
+    clusters,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /line 4: field "v" has dimension 2, expected 3/);
   assert.match(r.stderr, /line 5: field "v" is the zero vector/);
@@ -134,7 +149,20 @@ test('CSV input with quoted fields and topics', () => {
   ].join('\n');
   writeFileSync(file, csv);
   const out = join(dir, 'csv-out.jsonl');
-  const r = birdie(['cluster', file, '--id-field', 'tweet id', '--text-field', 'tweet', '--label-field', 'label', '--topics', '2', '--out', out]);
+  const r = birdie([
+    'cluster',
+    file,
+    '--id-field',
+    'tweet id',
+    '--text-field',
+    'tweet',
+    '--label-field',
+    'label',
+    '--topics',
+    '2',
+    '--out',
+    out,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const rows = lines(out);
   assert.deepEqual(

@@ -11,11 +11,15 @@ export interface CliResult {
 
 /** Runs `birdie ARGS` from source in a child process, with optional stdin. */
 export function birdie(args: string[], input?: string): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'test', 'helpers', 'run-cli.ts'), ...args], {
-    cwd: root,
-    input,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'test', 'helpers', 'run-cli.ts'), ...args],
+    {
+      cwd: root,
+      input,
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

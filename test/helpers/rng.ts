@@ -67,10 +67,3 @@ export class Rng {
     return xs[this.int(xs.length)];
   }
 }
-
-/** Scales `v` to unit length in place and returns it. */
-export function normalize(v: Float64Array): Float64Array {
-  const n = Math.hypot(...v);
-  for (let i = 0; i < v.length; i++) v[i] /= n;
-  return v;
-}
