@@ -12,6 +12,7 @@ import { loadNote, machine, machineLine, type Suite, writeJson } from './lib.js'
 /** Adding a suite is one line: its name and where its module exports it. Loaded on demand. */
 const SUITES: Record<string, () => Promise<Suite>> = {
   speed: async () => (await import('./speed.js')).speed,
+  quality: async () => (await import('./quality.js')).quality,
 };
 
 function usage(): string {

@@ -48,6 +48,12 @@ export interface CFTreeOptions {
   threshold: number;
   /** Maximum entries per node B (sklearn's `branching_factor`), >= 2. */
   branchingFactor: number;
+  /**
+   * Absorb test for text (not sklearn's): when set, a leaf entry absorbs a point when the
+   * cosine between the point and the entry's centroid is >= this value, instead of when the
+   * merged radius is <= threshold. See `tryMerge` for why text needs it.
+   */
+  minSimilarity?: number;
 }
 
 /** One leaf entry (a cluster) as copied out of the tree. */
@@ -70,6 +76,7 @@ export interface TreeShape {
 export class CFTree {
   readonly dim: number;
   readonly branchingFactor: number;
+  readonly minSimilarity: number | undefined;
   private _threshold: number;
   private thresholdSq: number;
 
@@ -127,6 +134,9 @@ export class CFTree {
       throw new RangeError(`branchingFactor must be an integer >= 2, got ${branchingFactor}`);
     if (!(threshold > 0) || !Number.isFinite(threshold))
       throw new RangeError(`threshold must be a positive number, got ${threshold}`);
+    if (opts.minSimilarity !== undefined && !(opts.minSimilarity >= -1 && opts.minSimilarity <= 1))
+      throw new RangeError(`minSimilarity must be in [-1, 1], got ${opts.minSimilarity}`);
+    this.minSimilarity = opts.minSimilarity;
     this.dim = dim;
     this.branchingFactor = branchingFactor;
     this._threshold = threshold;
@@ -274,7 +284,7 @@ export class CFTree {
       id = this.appendFromScratch(node, nIn, ssIn, sqIn, keepId);
     } else {
       const slot = this.closest(node);
-      if (this.tryMerge(node, slot, nIn, ssIn)) {
+      if (this.tryMerge(node, slot, nIn, ssIn, sqIn)) {
         id = m[b + this.offRef + slot];
         this.lastNode = node;
         this.lastSlot = slot;
@@ -355,6 +365,7 @@ export class CFTree {
     const sq = b + this.offSQ;
     const x = this.scrCent;
     const dots = this.nodeDots;
+    const angular = this.minSimilarity !== undefined;
     let best = 0;
     let bestDist = Number.POSITIVE_INFINITY;
     let second = Number.POSITIVE_INFINITY;
@@ -366,7 +377,9 @@ export class CFTree {
     for (let k = 0; k < count; k++, row += d) {
       const dp = sparse ? dotSparse(m, row, x, nzIdx, nnz, d4) : dot(m, row, x, d);
       dots[k] = dp;
-      const dist = -2 * dp + m[sq + k];
+      // text mode descends by angle (the largest cosine to the centroid's direction), the same
+      // measure its splits group entries by and its absorb test uses
+      const dist = angular ? -dp / Math.sqrt(m[sq + k]) : -2 * dp + m[sq + k];
       if (dist < bestDist) {
         second = bestDist;
         bestDist = dist;
@@ -375,7 +388,8 @@ export class CFTree {
         second = dist;
       }
     }
-    if (second - bestDist > NEAR_TIE * (Math.abs(bestDist) + 1)) return best;
+    if (this.minSimilarity !== undefined || second - bestDist > NEAR_TIE * (Math.abs(bestDist) + 1))
+      return best;
     // A near tie (two entries at the same distance, e.g. two copies of one retweet) is settled
     // in the arithmetic of numpy's dot (OpenBLAS gemv: four fused multiply-add lanes), so that
     // the tree follows sklearn's; the rounding of the fast loop would pick at random. A zero dot
@@ -402,10 +416,20 @@ export class CFTree {
    * accepted when <= T^2. The expression can go slightly negative through cancellation when
    * the points coincide (duplicates, retweets); that still passes the test, as it should.
    */
-  private tryMerge(node: number, slot: number, nIn: number, ssIn: number): boolean {
+  private tryMerge(node: number, slot: number, nIn: number, ssIn: number, sqIn: number): boolean {
     const m = this.mem;
     const d = this.dim;
     const b = this.base(node);
+    if (this.minSimilarity !== undefined) {
+      // The radius test asks a cluster of n tweets to stay tight: for unit vectors r^2 = 1 - |c|^2,
+      // so once a story's cluster is at the bound (|c| ~ sqrt(1 - T^2)) it only takes tweets with
+      // cos(x, c/|c|) >= |c|, and a story whose tweets share a few words each (average pairwise
+      // cosine ~0.25 on news tweets) breaks into many entries. The cosine to the centroid's
+      // direction measures the same thing for a cluster of any size: how much of the story the
+      // tweet talks about. `closest` left c.x for this entry in nodeDots.
+      const cos = this.nodeDots[slot] / Math.sqrt(m[b + this.offSQ + slot] * sqIn);
+      if (!(cos >= this.minSimilarity)) return false;
+    }
     const newN = m[b + this.offN + slot] + nIn;
     const newSS = m[b + this.offSS + slot] + ssIn;
     const ls = b + this.offLS + slot * d;
@@ -416,7 +440,7 @@ export class CFTree {
       const c = inv * (m[ls + i] + m[x + i]);
       sq += c * c;
     }
-    if (newSS / newN - sq > this.thresholdSq) return false;
+    if (this.minSimilarity === undefined && newSS / newN - sq > this.thresholdSq) return false;
     const ct = b + this.offCent + slot * d;
     for (let i = 0; i < d; i++) {
       const v = m[ls + i] + m[x + i];
@@ -546,10 +570,16 @@ export class CFTree {
       dist[i * count + i] = norms[i];
     }
     let far = -1;
+    // Text mode measures the split by angle, 1 - cos, not by distance: centroids of text
+    // clusters have very different norms (a broad story's centroid is short, a tweet's is 1), and
+    // by distance every entry sits nearer the short centroid, so the node splits 1 against B.
+    const angular = this.minSimilarity !== undefined;
     for (let i = 0; i < count; i++) {
       const ni = dist[i * count + i];
       for (let j = i + 1; j < count; j++) {
-        let v = -2 * dot(m, cent + i * d, cent + j * d, d) + ni + dist[j * count + j];
+        const nj = dist[j * count + j];
+        const p = dot(m, cent + i * d, cent + j * d, d);
+        let v = angular ? 1 - p / Math.sqrt(ni * nj) : -2 * p + ni + nj;
         if (v < 0) v = 0;
         dist[i * count + j] = v;
         dist[j * count + i] = v;
@@ -557,28 +587,55 @@ export class CFTree {
       }
     }
     for (let i = 0; i < count; i++) dist[i * count + i] = 0;
-    // argmax in row-major order (the first maximum), with near ties settled exactly
-    const tie = far * (1 - NEAR_TIE);
+    const side = this.splitSide;
     let s1 = 0;
     let s2 = 0;
-    let best = -1;
-    for (let i = 0; i < count; i++) {
-      for (let j = 0; j < count; j++) {
-        if (i === j || dist[i * count + j] < tie) continue;
-        const v = this.sklearnDist(cent, i, j);
-        if (v > best) {
-          best = v;
-          s1 = i;
-          s2 = j;
+    if (this.minSimilarity === undefined) {
+      // argmax in row-major order (the first maximum), with near ties settled exactly
+      const tie = far * (1 - NEAR_TIE);
+      let best = -1;
+      for (let i = 0; i < count; i++) {
+        for (let j = 0; j < count; j++) {
+          if (i === j || dist[i * count + j] < tie) continue;
+          const v = this.sklearnDist(cent, i, j);
+          if (v > best) {
+            best = v;
+            s1 = i;
+            s2 = j;
+          }
         }
       }
-    }
-    const side = this.splitSide;
-    for (let k = 0; k < count; k++) {
-      const a = dist[s1 * count + k];
-      const c = dist[s2 * count + k];
-      if (Math.abs(a - c) > NEAR_TIE * Math.max(a, c)) side[k] = a < c ? 0 : 1;
-      else side[k] = this.sklearnDist(cent, s1, k) < this.sklearnDist(cent, s2, k) ? 0 : 1;
+      for (let k = 0; k < count; k++) {
+        const a = dist[s1 * count + k];
+        const c = dist[s2 * count + k];
+        if (Math.abs(a - c) > NEAR_TIE * Math.max(a, c)) side[k] = a < c ? 0 : 1;
+        else side[k] = this.sklearnDist(cent, s1, k) < this.sklearnDist(cent, s2, k) ? 0 : 1;
+      }
+    } else {
+      // Text mode. Sparse tweet centroids are mostly orthogonal, so most angles tie at the
+      // maximum, and sklearn's rule (ties to the second seed) splits 1 against B: leaves end up
+      // with a handful of entries and the tree balloons (measured: 7 entries per leaf on the
+      // MStream tweets). Ties go to the smaller side instead.
+      for (let i = 0; i < count; i++) {
+        for (let j = i + 1; j < count; j++) {
+          if (dist[i * count + j] === far) {
+            s1 = i;
+            s2 = j;
+            i = count;
+            break;
+          }
+        }
+      }
+      let n1 = 0;
+      let n2 = 0;
+      for (let k = 0; k < count; k++) {
+        const a = dist[s1 * count + k];
+        const c = dist[s2 * count + k];
+        const one = k === s1 || (k !== s2 && (a < c || (a === c && n1 <= n2)));
+        side[k] = one ? 0 : 1;
+        if (one) n1++;
+        else n2++;
+      }
     }
     side[s1] = 0;
 
@@ -962,7 +1019,7 @@ export class CFTree {
           const id = m[b + this.offRef + k];
           if (this.loc.get(id) !== node * this.cap + k) problems.push(`id ${id} index is stale`);
           const r2 = m[b + this.offSS + k] / n - m[b + this.offSQ + k];
-          if (r2 > this.thresholdSq * (1 + tol) + tol && n > 1)
+          if (this.minSimilarity === undefined && r2 > this.thresholdSq * (1 + tol) + tol && n > 1)
             problems.push(`entry ${id} radius ${Math.sqrt(r2)} > threshold ${this._threshold}`);
         }
         return;

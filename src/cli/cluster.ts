@@ -23,7 +23,10 @@ Input
   --label-field NAME       ground-truth label: prints NMI, ARI, homogeneity, completeness, purity
   --format jsonl|csv       override the format guessed from the file name
 Clustering
-  --threshold T            BIRCH radius threshold (default: ${DEFAULTS.threshold})
+  --similarity S           a tweet joins its nearest cluster when its cosine with the
+                           cluster's centroid is >= S (default: ${DEFAULTS.similarity})
+  --threshold T            use sklearn's BIRCH radius test instead: join when the merged
+                           cluster's radius stays <= T (unit vectors: cos >= 1 - 2T^2 for a pair)
   --branching-factor B     entries per CF-tree node (default: ${DEFAULTS.branchingFactor})
   --dim D                  dimension of the built-in embedder (default: ${DEFAULTS.dim})
   --topics N               group the clusters into N topics (global step)
@@ -65,6 +68,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       'label-field': { type: 'string' },
       format: { type: 'string' },
       threshold: { type: 'string' },
+      similarity: { type: 'string' },
       'branching-factor': { type: 'string' },
       dim: { type: 'string' },
       topics: { type: 'string' },
@@ -87,7 +91,15 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   const format = (values.format ?? formatOf(file)) as InputFormat;
   if (format !== 'jsonl' && format !== 'csv')
     throw new UsageError(`--format must be jsonl or csv, got ${format}`);
+  if (values.threshold !== undefined && values.similarity !== undefined)
+    throw new UsageError('give --similarity or --threshold, not both');
   const threshold = num(values.threshold, '--threshold', DEFAULTS.threshold, (v) => v > 0);
+  const minSimilarity =
+    values.threshold !== undefined
+      ? undefined
+      : num(values.similarity, '--similarity', DEFAULTS.similarity, (v) => v >= -1 && v <= 1);
+  const absorb =
+    minSimilarity === undefined ? `radius threshold ${threshold}` : `similarity ${minSimilarity}`;
   const branchingFactor = num(
     values['branching-factor'],
     '--branching-factor',
@@ -122,7 +134,9 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   // with the input, since only then is their dimension known.
   let text: TextPipeline | undefined = fields.vector === undefined ? new TextPipeline({ dim }) : undefined;
   let engine: ClusterEngine | undefined =
-    text === undefined ? undefined : new ClusterEngine({ dim: text.dim, threshold, branchingFactor });
+    text === undefined
+      ? undefined
+      : new ClusterEngine({ dim: text.dim, threshold, branchingFactor, minSimilarity });
   let vectorDim: number | undefined;
 
   const rows: Row[] = [];
@@ -148,7 +162,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
         const t = checked.tweet;
         if (t.vector !== undefined && engine === undefined) {
           vectorDim = t.vector.length;
-          engine = new ClusterEngine({ dim: vectorDim, threshold, branchingFactor });
+          engine = new ClusterEngine({ dim: vectorDim, threshold, branchingFactor, minSimilarity });
           text = new TextPipeline({ dim, embed: false });
         }
         const a = text!.apply(engine!, t, Date.now());
@@ -222,7 +236,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     if (values['metrics-json'] !== undefined) {
       const s = openOut(values['metrics-json']);
       s.write(
-        `${JSON.stringify({ ...quality, tweetsPerSecond: clustered / seconds, skipped, rows: nRows, threshold }, null, 2)}\n`,
+        `${JSON.stringify({ ...quality, tweetsPerSecond: clustered / seconds, skipped, rows: nRows, threshold: minSimilarity === undefined ? threshold : null, similarity: minSimilarity ?? null }, null, 2)}\n`,
       );
       await close(s);
     }
@@ -233,7 +247,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     const shape = engine?.shape();
     out.write(
       `birdie: ${clustered} tweets into ${engine?.clusterCount ?? 0} clusters in ${seconds.toFixed(2)} s ` +
-        `(${Math.round(clustered / Math.max(seconds, 1e-9))} tweets/s); threshold ${threshold}, ` +
+        `(${Math.round(clustered / Math.max(seconds, 1e-9))} tweets/s); ${absorb}, ` +
         `tree height ${shape?.height ?? 0}, ${shape?.nodes ?? 0} nodes\n`,
     );
     if (skipped > 0) {

@@ -16,6 +16,8 @@ export interface EngineOptions {
   threshold: number;
   /** Entries per CF-tree node. */
   branchingFactor: number;
+  /** When set, clusters absorb tweets by cosine to their centroid instead of by radius. */
+  minSimilarity?: number;
   /** Counters in each cluster's top-terms sketch (Space-Saving). */
   termSketchSize?: number;
 }
@@ -69,6 +71,7 @@ export class ClusterEngine {
       dim: opts.dim,
       threshold: opts.threshold,
       branchingFactor: opts.branchingFactor,
+      minSimilarity: opts.minSimilarity,
     });
     this.dim = opts.dim;
     this.sketchSize = opts.termSketchSize ?? 24;

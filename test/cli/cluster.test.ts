@@ -55,7 +55,7 @@ test('clusters the sample stream: --out in input order, --clusters-out, --metric
   assert.equal(cl.length, sizes.size, 'one line per cluster');
   for (const c of cl) {
     assert.equal(c.n, sizes.get(c.id), `cluster ${c.id} size`);
-    assert.equal((c.centroid as number[]).length, 512);
+    assert.equal((c.centroid as number[]).length, 1024);
     assert.ok(Array.isArray(c.terms));
   }
   const m = JSON.parse(readFileSync(metrics, 'utf8')) as Record<string, number>;
