@@ -28,6 +28,23 @@
  * buffers sized once. The node pool grows by doubling (amortised), and freed nodes are reused.
  */
 
+import { KERNELS_WASM_BASE64 } from './kernels.wasm.js';
+
+/**
+ * The SIMD dot-product kernel (kernels.wat), compiled once per process. Undefined where the
+ * runtime has no WebAssembly SIMD: the JavaScript loops then do the same sums, bit for bit.
+ */
+const KERNELS: WebAssembly.Module | undefined = (() => {
+  const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+  return typeof WebAssembly === 'object' && WebAssembly.validate(bytes)
+    ? new WebAssembly.Module(bytes)
+    : undefined;
+})();
+
+const WASM_PAGE = 65536;
+/** wasm32 addresses 4 GiB: the most one tree can hold (about 70,000 nodes at B = 50, d = 1024). */
+const WASM_MAX_PAGES = 65536;
+
 const H_COUNT = 0;
 const H_LEAF = 1;
 const H_PARENT = 2;
@@ -54,6 +71,8 @@ export interface CFTreeOptions {
    * merged radius is <= threshold. See `tryMerge` for why text needs it.
    */
   minSimilarity?: number;
+  /** 'js' forces the JavaScript loops instead of the WebAssembly SIMD kernel (tests compare them). */
+  kernel?: 'wasm' | 'js';
 }
 
 /** One leaf entry (a cluster) as copied out of the tree. */
@@ -117,7 +136,10 @@ export class CFTree {
   private splitSide: Uint8Array;
   /** Per split: each entry's squared norm in numpy's order. Per descent: each entry's dot. */
   private splitNorms: Float64Array;
-  private nodeDots: Float64Array;
+  /** Word offset in `mem` of each entry's dot with the incoming centroid, from `closest`. */
+  private readonly scrDots: number;
+  private wasmMemory: WebAssembly.Memory | undefined;
+  private kernelDots: ((rows: number, count: number, d: number, x: number, out: number) => void) | undefined;
   /** Non-zero coordinates of the incoming centroid, or nnz = -1 when it is dense. */
   private nzIdx: Int32Array;
   private nnz = -1;
@@ -152,13 +174,33 @@ export class CFTree {
     this.offLS = this.offCent + C * dim;
     this.stride = even(this.offLS + C * dim);
     this.scrCent = even(dim);
-    this.origin = even(this.scrCent + dim);
+    this.scrDots = even(this.scrCent + dim);
+    this.origin = even(this.scrDots + C);
     this.nodeCapacity = 4;
-    this.mem = new Float64Array(this.origin + this.nodeCapacity * this.stride);
+    const words = this.origin + this.nodeCapacity * this.stride;
+    if (KERNELS !== undefined && opts.kernel !== 'js') {
+      // The whole tree lives in the kernel's memory, so the kernel reads the centroids in place.
+      // Growing it keeps the contents (no copy, unlike a new typed array); views are remade.
+      const memory = new WebAssembly.Memory({
+        initial: Math.ceil((words * 8) / WASM_PAGE),
+        maximum: WASM_MAX_PAGES,
+      });
+      const instance = new WebAssembly.Instance(KERNELS, { env: { memory } });
+      this.wasmMemory = memory;
+      this.kernelDots = instance.exports.dots as (
+        rows: number,
+        count: number,
+        d: number,
+        x: number,
+        out: number,
+      ) => void;
+      this.mem = new Float64Array(memory.buffer);
+    } else {
+      this.mem = new Float64Array(words);
+    }
     this.splitDist = new Float64Array(C * C);
     this.splitSide = new Uint8Array(C);
     this.splitNorms = new Float64Array(C);
-    this.nodeDots = new Float64Array(C);
     this.nzIdx = new Int32Array(dim);
     this.root = this.allocNode(true);
     this.firstLeaf = this.root;
@@ -364,7 +406,7 @@ export class CFTree {
     const count = m[b + H_COUNT] | 0;
     const sq = b + this.offSQ;
     const x = this.scrCent;
-    const dots = this.nodeDots;
+    const dots = this.scrDots;
     const angular = this.minSimilarity !== undefined;
     let best = 0;
     let bestDist = Number.POSITIVE_INFINITY;
@@ -374,9 +416,17 @@ export class CFTree {
     const sparse = nnz >= 0;
     const d4 = d - (d & 3);
     const nzIdx = this.nzIdx;
-    for (let k = 0; k < count; k++, row += d) {
-      const dp = sparse ? dotSparse(m, row, x, nzIdx, nnz, d4) : dot(m, row, x, d);
-      dots[k] = dp;
+    // every entry's c.x first, into the dots scratch: the SIMD kernel for dense x (one call
+    // per node), only the non-zeros of x for sparse x
+    if (sparse) {
+      for (let k = 0; k < count; k++, row += d) m[dots + k] = dotSparse(m, row, x, nzIdx, nnz, d4);
+    } else if (this.kernelDots !== undefined) {
+      this.kernelDots(row * 8, count, d, x * 8, dots * 8);
+    } else {
+      for (let k = 0; k < count; k++, row += d) m[dots + k] = dot(m, row, x, d);
+    }
+    for (let k = 0; k < count; k++) {
+      const dp = m[dots + k];
       // text mode descends by angle (the largest cosine to the centroid's direction), the same
       // measure its splits group entries by and its absorb test uses
       const dist = angular ? -dp / Math.sqrt(m[sq + k]) : -2 * dp + m[sq + k];
@@ -400,7 +450,7 @@ export class CFTree {
     let pick = best;
     row = b + this.offCent;
     for (let k = 0; k < count; k++, row += d) {
-      const dp = dots[k];
+      const dp = m[dots + k];
       if (-2 * dp + m[sq + k] > limit) continue;
       const v = -2 * (dp === 0 ? 0 : dotFma4(m, row, x, d)) + m[sq + k];
       if (v < exact) {
@@ -426,8 +476,8 @@ export class CFTree {
       // cos(x, c/|c|) >= |c|, and a story whose tweets share a few words each (average pairwise
       // cosine ~0.25 on news tweets) breaks into many entries. The cosine to the centroid's
       // direction measures the same thing for a cluster of any size: how much of the story the
-      // tweet talks about. `closest` left c.x for this entry in nodeDots.
-      const cos = this.nodeDots[slot] / Math.sqrt(m[b + this.offSQ + slot] * sqIn);
+      // tweet talks about. `closest` left c.x for this entry in the dots scratch.
+      const cos = m[this.scrDots + slot] / Math.sqrt(m[b + this.offSQ + slot] * sqIn);
       if (!(cos >= this.minSimilarity)) return false;
     }
     const newN = m[b + this.offN + slot] + nIn;
@@ -574,11 +624,15 @@ export class CFTree {
     // clusters have very different norms (a broad story's centroid is short, a tweet's is 1), and
     // by distance every entry sits nearer the short centroid, so the node splits 1 against B.
     const angular = this.minSimilarity !== undefined;
+    const dots = this.scrDots;
     for (let i = 0; i < count; i++) {
       const ni = dist[i * count + i];
+      // row i against every later row, in one kernel call when there is one
+      if (this.kernelDots !== undefined && i + 1 < count)
+        this.kernelDots((cent + (i + 1) * d) * 8, count - i - 1, d, (cent + i * d) * 8, dots * 8);
       for (let j = i + 1; j < count; j++) {
         const nj = dist[j * count + j];
-        const p = dot(m, cent + i * d, cent + j * d, d);
+        const p = this.kernelDots !== undefined ? m[dots + j - i - 1] : dot(m, cent + i * d, cent + j * d, d);
         let v = angular ? 1 - p / Math.sqrt(ni * nj) : -2 * p + ni + nj;
         if (v < 0) v = 0;
         dist[i * count + j] = v;
@@ -942,13 +996,7 @@ export class CFTree {
     if (this.freeNodes.length > 0) {
       node = this.freeNodes.pop()!;
     } else {
-      if (this.nodesUsed === this.nodeCapacity) {
-        const cap = this.nodeCapacity * 2;
-        const next = new Float64Array(this.origin + cap * this.stride);
-        next.set(this.mem);
-        this.mem = next;
-        this.nodeCapacity = cap;
-      }
+      if (this.nodesUsed === this.nodeCapacity) this.growPool();
       node = this.nodesUsed++;
     }
     const b = this.base(node);
@@ -976,6 +1024,25 @@ export class CFTree {
     m[b + H_COUNT] = 0;
     this.freeNodes.push(node);
     this.liveNodes--;
+  }
+
+  /** Doubles the node pool. */
+  private growPool(): void {
+    const cap = this.nodeCapacity * 2;
+    const words = this.origin + cap * this.stride;
+    if (this.wasmMemory !== undefined) {
+      const pages = Math.ceil((words * 8) / WASM_PAGE);
+      const have = this.wasmMemory.buffer.byteLength / WASM_PAGE;
+      if (pages > WASM_MAX_PAGES)
+        throw new RangeError(`the CF-tree would need ${pages * 64} KiB, over the 4 GiB a tree can address`);
+      if (pages > have) this.wasmMemory.grow(pages - have);
+      this.mem = new Float64Array(this.wasmMemory.buffer);
+    } else {
+      const next = new Float64Array(words);
+      next.set(this.mem);
+      this.mem = next;
+    }
+    this.nodeCapacity = cap;
   }
 
   private growPath(): void {

@@ -33,8 +33,10 @@ function relClose(a: number, b: number, tol = 1e-9): boolean {
   return Math.abs(a - b) <= tol * Math.max(1, Math.abs(a), Math.abs(b));
 }
 
-for (const name of ['blobs2d', 'unit32', 'duplicates', 'tweets-hashed64']) {
-  test(`matches sklearn Birch: ${name}`, () => {
+for (const [name, kernel] of ['blobs2d', 'unit32', 'duplicates', 'tweets-hashed64'].flatMap((n) =>
+  (['wasm', 'js'] as const).map((k) => [n, k] as const),
+)) {
+  test(`matches sklearn Birch: ${name} (${kernel} kernel)`, () => {
     const { X, g } = load(name);
     const d = g.n_features;
     const tree = new CFTree({
