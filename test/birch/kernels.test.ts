@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildKernels } from '../../scripts/build-wasm.js';
+import { CFTree } from '../../src/birch/cftree.js';
+import { Rng } from '../helpers/rng.js';
+
+test('the committed kernel bytes are a fresh build of kernels.wat', async () => {
+  const committed = readFileSync(
+    join(import.meta.dirname, '..', '..', 'src', 'birch', 'kernels.wasm.ts'),
+    'utf8',
+  );
+  assert.equal(committed, await buildKernels());
+});
+
+test('the SIMD kernel and the JavaScript loops build identical trees, for every d mod 4', () => {
+  const rng = new Rng(7);
+  for (const d of [1, 2, 3, 5, 8, 13, 64]) {
+    const rows = new Float64Array(3000 * d).map(() => rng.uniform(-1, 1));
+    const trees = (['wasm', 'js'] as const).map(
+      (kernel) => new CFTree({ dim: d, threshold: 0.4 * Math.sqrt(d), branchingFactor: 7, kernel }),
+    );
+    const ids = trees.map((t) => Array.from(t.insertBatch(rows, 3000)));
+    assert.deepEqual(ids[0], ids[1], `d=${d}: same cluster for every row`);
+    assert.deepEqual([...trees[0].entries()], [...trees[1].entries()], `d=${d}: same entries, bit for bit`);
+    assert.deepEqual(trees[0].shape(), trees[1].shape());
+  }
+});
