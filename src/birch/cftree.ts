@@ -232,6 +232,16 @@ export class CFTree {
     return this._height;
   }
 
+  /** Bytes of node records in use (live and free nodes; the pool's unused tail excluded). */
+  get memoryBytes(): number {
+    return (this.origin + this.nodesUsed * this.stride) * 8;
+  }
+
+  /** Bytes reserved for the node pool (it grows by doubling). */
+  get reservedBytes(): number {
+    return this.mem.byteLength;
+  }
+
   /** The id the next new cluster will get. */
   get nextId(): number {
     return this._nextId;

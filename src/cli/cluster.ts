@@ -224,6 +224,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   }
 
   let quality: QualityReport | undefined;
+  let topicQuality: QualityReport | undefined;
   if (labelField !== undefined) {
     const truth: string[] = [];
     const pred: number[] = [];
@@ -233,11 +234,24 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       pred.push(r.cluster);
     }
     quality = evaluate(truth, pred);
+    // with a topic step, the topics are scored too: the same rows, each labelled by its topic
+    if (topics !== undefined)
+      topicQuality = evaluate(
+        truth,
+        pred.map((c) => topics.get(c) ?? -1),
+      );
     if (values['metrics-json'] !== undefined) {
       const s = openOut(values['metrics-json']);
-      s.write(
-        `${JSON.stringify({ ...quality, tweetsPerSecond: clustered / seconds, skipped, rows: nRows, threshold: minSimilarity === undefined ? threshold : null, similarity: minSimilarity ?? null }, null, 2)}\n`,
-      );
+      const report = {
+        ...quality,
+        tweetsPerSecond: clustered / seconds,
+        skipped,
+        rows: nRows,
+        threshold: minSimilarity === undefined ? threshold : null,
+        similarity: minSimilarity ?? null,
+        topics: topicQuality ?? null,
+      };
+      s.write(`${JSON.stringify(report, null, 2)}\n`);
       await close(s);
     }
   }
@@ -267,6 +281,8 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     }
     if (topics !== undefined) out.write(`\n${new Set(topics.values()).size} topics\n`);
     if (quality !== undefined) out.write(`\nquality against "${labelField}":\n${formatReport(quality)}\n`);
+    if (topicQuality !== undefined)
+      out.write(`\ntopic quality against "${labelField}":\n${formatReport(topicQuality)}\n`);
   }
   return 0;
 }

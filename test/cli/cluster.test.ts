@@ -173,6 +173,9 @@ test('CSV input with quoted fields and topics', () => {
   assert.equal(topics.size, 2);
   assert.equal(rows[0].topic, rows[1].topic);
   assert.equal(rows[2].topic, rows[3].topic);
+  const m = JSON.parse(readFileSync(metrics, 'utf8')) as { topics: { nmi: number; clusters: number } };
+  assert.equal(m.topics.clusters, 2);
+  assert.equal(m.topics.nmi, 1, 'the two topics are the two labels');
 });
 
 test('reads stdin; usage errors exit 2 with one line', () => {
