@@ -149,6 +149,7 @@ test('CSV input with quoted fields and topics', () => {
   ].join('\n');
   writeFileSync(file, csv);
   const out = join(dir, 'csv-out.jsonl');
+  const metrics = join(dir, 'csv-metrics.json');
   const r = birdie([
     'cluster',
     file,
@@ -162,6 +163,8 @@ test('CSV input with quoted fields and topics', () => {
     '2',
     '--out',
     out,
+    '--metrics-json',
+    metrics,
   ]);
   assert.equal(r.code, 0, r.stderr);
   const rows = lines(out);
