@@ -487,8 +487,10 @@ export class CFTree {
       // cosine ~0.25 on news tweets) breaks into many entries. The cosine to the centroid's
       // direction measures the same thing for a cluster of any size: how much of the story the
       // tweet talks about. `closest` left c.x for this entry in the dots scratch.
+      // The norms are summed in another order than the dot, so an exact copy can come out an
+      // ulp under 1: compare with a margin far below any meaningful difference of cosines.
       const cos = m[this.scrDots + slot] / Math.sqrt(m[b + this.offSQ + slot] * sqIn);
-      if (!(cos >= this.minSimilarity)) return false;
+      if (!(cos + 1e-12 >= this.minSimilarity)) return false;
     }
     const newN = m[b + this.offN + slot] + nIn;
     const newSS = m[b + this.offSS + slot] + ssIn;
@@ -695,7 +697,7 @@ export class CFTree {
       for (let k = 0; k < count; k++) {
         const a = dist[s1 * count + k];
         const c = dist[s2 * count + k];
-        const one = k === s1 || (k !== s2 && (a < c || (a === c && n1 <= n2)));
+        const one = k === s1 || (k !== s2 && (a < c || (a === c && n1 < n2)));
         side[k] = one ? 0 : 1;
         if (one) n1++;
         else n2++;

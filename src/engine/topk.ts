@@ -45,9 +45,34 @@ export class TopK {
     this.counts[min] += by;
   }
 
-  /** Adds every count of `other` (merging two clusters' sketches). */
+  /**
+   * Merges `other` into this sketch so that the result bounds the concatenated stream (the
+   * mergeable-summaries rule, Agarwal et al. 2012): an item's count is the sum of its counts in
+   * both, where a full sketch lacks an item it may have dropped it with up to its smallest count,
+   * so that is added as count and as error; then the k largest are kept.
+   */
   merge(other: TopK): void {
-    for (let i = 0; i < other.items.length; i++) this.add(other.items[i], other.counts[i]);
+    const floorA = this.items.length < this.k ? 0 : Math.min(...this.counts);
+    const floorB = other.items.length < other.k ? 0 : Math.min(...other.counts);
+    const merged = new Map<string, { count: number; error: number }>();
+    for (let i = 0; i < this.items.length; i++) {
+      const j = other.index.get(this.items[i]);
+      merged.set(this.items[i], {
+        count: this.counts[i] + (j === undefined ? floorB : other.counts[j]),
+        error: this.errors[i] + (j === undefined ? floorB : other.errors[j]),
+      });
+    }
+    for (let j = 0; j < other.items.length; j++) {
+      if (merged.has(other.items[j])) continue;
+      merged.set(other.items[j], { count: other.counts[j] + floorA, error: other.errors[j] + floorA });
+    }
+    const keep = [...merged]
+      .sort((a, b) => b[1].count - a[1].count || (a[0] < b[0] ? -1 : 1))
+      .slice(0, this.k);
+    this.items = keep.map(([item]) => item);
+    this.counts = keep.map(([, c]) => c.count);
+    this.errors = keep.map(([, c]) => c.error);
+    this.index = new Map(this.items.map((item, i) => [item, i]));
   }
 
   /** The `n` items with the highest counts, ties broken by item for determinism. */

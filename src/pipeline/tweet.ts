@@ -76,26 +76,36 @@ export function parseVector(raw: unknown, field: string, dim?: number): Float32A
   if (dim !== undefined && arr.length !== dim)
     return `field "${field}" has dimension ${arr.length}, expected ${dim}`;
   if (arr.length === 0) return `field "${field}" is empty`;
-  const v = new Float32Array(arr.length);
-  let norm = 0;
+  // Normalised in doubles after scaling by the largest |x_i|, so that huge or tiny values
+  // (1e200, 1e-50) neither overflow nor vanish before they become float32.
+  let max = 0;
   for (let i = 0; i < arr.length; i++) {
     const x = arr[i];
     if (typeof x !== 'number' || !Number.isFinite(x))
       return `field "${field}" has a non-numeric value at ${i}`;
-    v[i] = x;
+    if (Math.abs(x) > max) max = Math.abs(x);
+  }
+  if (max === 0) return `field "${field}" is the zero vector`;
+  let norm = 0;
+  for (let i = 0; i < arr.length; i++) {
+    const x = (arr[i] as number) / max;
     norm += x * x;
   }
-  if (!(norm > 0)) return `field "${field}" is the zero vector`;
-  const inv = 1 / Math.sqrt(norm);
-  for (let i = 0; i < v.length; i++) v[i] *= inv;
+  const len = Math.sqrt(norm);
+  const v = new Float32Array(arr.length);
+  for (let i = 0; i < arr.length; i++) v[i] = (arr[i] as number) / max / len;
   return v;
 }
+
+const MAX_DATE_MS = 8.64e15;
 
 /** ISO 8601, Twitter's "Wed Oct 10 20:19:24 +0000 2018", or epoch seconds / milliseconds. */
 export function parseTime(raw: unknown): number | undefined {
   if (typeof raw === 'number') {
     if (!Number.isFinite(raw)) return undefined;
-    return raw < 1e11 ? raw * 1000 : raw;
+    const ms = Math.abs(raw) < 1e11 ? raw * 1000 : raw;
+    // the range of a JavaScript Date: +-100,000,000 days from 1970
+    return Math.abs(ms) <= MAX_DATE_MS ? ms : undefined;
   }
   if (typeof raw !== 'string' || raw === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(raw)) return parseTime(Number(raw));
