@@ -17,9 +17,20 @@ export const DEFAULTS = {
   dim: 1024,
   /**
    * Absorb test for text: a tweet joins its nearest cluster when its cosine with the cluster's
-   * centroid direction is >= this (see CFTree.tryMerge for why not sklearn's radius test).
+   * centroid direction is >= this (see CFTree.tryMerge for why not sklearn's radius test). A
+   * round value, not tuned to a data set: 0.2 to 0.3 trade clusters for purity (MStream tweets:
+   * 0.2 -> 1,916 clusters NMI .763, 0.25 -> 3,631 / .788, 0.3 -> 5,734 / .796).
    */
-  similarity: 0.2,
+  similarity: 0.25,
+  /**
+   * No IDF weighting by default. Online IDF weighs a tweet by the document frequencies seen
+   * before it, so the first tweets of a stream, when every term is rare, are embedded in a
+   * different weighting from later ones, and the clusters they seed drift. Plain sublinear tf
+   * over stop-worded tokens is stationary, and measured better on every labelled set we have
+   * (MStream tweets NMI .788 vs .770 at equal settings, drift order .781 vs .761, CrisisLexT6
+   * .425 vs .346).
+   */
+  idf: 'none' as const,
   /** sklearn's radius threshold, used instead of `similarity` when given (--threshold). */
   threshold: 0.5,
   branchingFactor: 50,
@@ -37,7 +48,7 @@ export class TextPipeline {
   private readonly scratch: Float32Array;
 
   constructor(opts: TextPipelineOptions = {}) {
-    this.embedder = new HashedTfidfEmbedder({ dim: opts.dim ?? DEFAULTS.dim });
+    this.embedder = new HashedTfidfEmbedder({ dim: opts.dim ?? DEFAULTS.dim, idf: DEFAULTS.idf });
     this.dim = this.embedder.dim;
     this.scratch = new Float32Array(this.dim);
   }
