@@ -424,12 +424,12 @@ export class CFTree {
     let row = b + this.offCent;
     const nnz = this.nnz;
     const sparse = nnz >= 0;
-    const d4 = d - (d & 3);
+    const d8 = d - (d & 7);
     const nzIdx = this.nzIdx;
     // every entry's c.x first, into the dots scratch: the SIMD kernel for dense x (one call
     // per node), only the non-zeros of x for sparse x
     if (sparse) {
-      for (let k = 0; k < count; k++, row += d) m[dots + k] = dotSparse(m, row, x, nzIdx, nnz, d4);
+      for (let k = 0; k < count; k++, row += d) m[dots + k] = dotSparse(m, row, x, nzIdx, nnz, d8);
     } else if (this.kernelDots !== undefined) {
       this.kernelDots(row * 8, count, d, x * 8, dots * 8);
     } else {
@@ -1241,7 +1241,7 @@ function even(n: number): number {
 
 /**
  * The dot product of a row with a sparse x given its non-zero coordinates, bit for bit equal
- * to dot(): each product goes to the accumulator (i mod 4) it would go to there, in the same
+ * to dot(): each product goes to the accumulator (i mod 8) it would go to there, in the same
  * order, and the zero products that dot() adds leave an accumulator unchanged.
  */
 function dotSparse(
@@ -1250,47 +1250,47 @@ function dotSparse(
   x: number,
   idx: Int32Array,
   nnz: number,
-  d4: number,
+  d8: number,
 ): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
+  // the eight partial sums live in a module-level scratch: nothing allocated per call
+  const acc = SPARSE_ACC;
+  acc.fill(0);
   for (let j = 0; j < nnz; j++) {
     const i = idx[j];
-    const p = m[row + i] * m[x + i];
-    // dot() adds the d mod 4 trailing products to its first accumulator
-    switch (i < d4 ? i & 3 : 0) {
-      case 0:
-        s0 += p;
-        break;
-      case 1:
-        s1 += p;
-        break;
-      case 2:
-        s2 += p;
-        break;
-      default:
-        s3 += p;
-    }
+    // dot() adds the d mod 8 trailing products to its first partial sum
+    acc[i < d8 ? i & 7 : 0] += m[row + i] * m[x + i];
   }
-  return s0 + s1 + s2 + s3;
+  return acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
 }
 
-/** Dot product of two rows of `m`, four accumulators so the adds pipeline. */
+const SPARSE_ACC = new Float64Array(8);
+
+/**
+ * Dot product of two rows of `m`: eight partial sums (product i to s(i mod 8)) so the adds
+ * pipeline, the d mod 8 trailing products to s0, summed left to right. The SIMD kernel
+ * (kernels.wat) and dotSparse sum in exactly this order, so all three agree bit for bit.
+ */
 function dot(m: Float64Array, a: number, b: number, d: number): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
+  let s4 = 0;
+  let s5 = 0;
+  let s6 = 0;
+  let s7 = 0;
   let i = 0;
-  const d4 = d - (d & 3);
-  for (; i < d4; i += 4) {
+  const d8 = d - (d & 7);
+  for (; i < d8; i += 8) {
     s0 += m[a + i] * m[b + i];
     s1 += m[a + i + 1] * m[b + i + 1];
     s2 += m[a + i + 2] * m[b + i + 2];
     s3 += m[a + i + 3] * m[b + i + 3];
+    s4 += m[a + i + 4] * m[b + i + 4];
+    s5 += m[a + i + 5] * m[b + i + 5];
+    s6 += m[a + i + 6] * m[b + i + 6];
+    s7 += m[a + i + 7] * m[b + i + 7];
   }
   for (; i < d; i++) s0 += m[a + i] * m[b + i];
-  return s0 + s1 + s2 + s3;
+  return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
 }
