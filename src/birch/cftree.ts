@@ -791,9 +791,12 @@ export class CFTree {
     for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT] | 0) {
       const b = this.base(leaf);
       const count = m[b + H_COUNT] | 0;
-      let row = b + this.offCent;
-      for (let k = 0; k < count; k++, row += d) {
-        const dist = -2 * dot(m, row, xs, d) + m[b + this.offSQ + k];
+      const row = b + this.offCent;
+      const dots = this.scrDots;
+      if (this.kernelDots !== undefined) this.kernelDots(row * 8, count, d, xs * 8, dots * 8);
+      else for (let k = 0; k < count; k++) m[dots + k] = dot(m, row + k * d, xs, d);
+      for (let k = 0; k < count; k++) {
+        const dist = -2 * m[dots + k] + m[b + this.offSQ + k];
         if (dist < bestDist) {
           second = bestDist;
           bestDist = dist;
