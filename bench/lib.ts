@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
+export { mulberry32 } from '../test/helpers/rng.js';
+
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 /** Everything a suite writes goes here (gitignored). */
 export const OUT_DIR = join(BENCH_DIR, 'out');
@@ -99,18 +101,6 @@ export function loadNote(): { load1: number; note: string } {
 }
 
 // ---------------------------------------------------------------- seeded data
-
-/** mulberry32: a 32-bit state PRNG, uniform in [0, 1). Small, fast and the same everywhere. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Standard normal deviates by Box-Muller from a uniform source, both values of each pair used.

@@ -16,6 +16,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { mulberry32 } from '../test/helpers/rng.js';
 
 const SEED = 20260314;
 /** 13:00 UTC on the day of the stream; stories burst at different minutes within SPAN_MINUTES. */
@@ -32,18 +33,6 @@ export interface SampleTweet {
   user: string;
   lang: string;
   story: string;
-}
-
-/** mulberry32: 32-bit state, good enough for test data, identical in every JS engine. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 class Rng {

@@ -95,6 +95,10 @@ export class ClusterEngine {
   apply(t: TweetInput): Assignment {
     if (t.vector.length !== this.dim)
       throw new RangeError(`vector has dimension ${t.vector.length}, the engine expects ${this.dim}`);
+    // a NaN or infinity would poison its cluster's centroid and every ancestor's: refuse it whole
+    for (let i = 0; i < this.dim; i++) {
+      if (!Number.isFinite(t.vector[i])) throw new RangeError(`vector has a non-finite value at ${i}`);
+    }
     const cluster = this.tree.insert(t.vector);
     const created = this.tree.lastCreated;
     const similarity = this.tree.lastSimilarity(t.vector);

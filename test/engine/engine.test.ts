@@ -459,3 +459,17 @@ test('cluster() of an unknown id is undefined; counters start at zero', () => {
   assert.equal(e.tweets, 1);
   assert.equal(e.clusterCount, 1);
 });
+
+test('a non-finite vector is refused and changes nothing', () => {
+  const engine = new ClusterEngine({ dim: 3, threshold: 0.5, branchingFactor: 4 });
+  engine.apply({ id: 'a', time: 0, vector: [1, 0, 0] });
+  for (const bad of [
+    [Number.NaN, 0, 0],
+    [0, Number.POSITIVE_INFINITY, 0],
+  ]) {
+    assert.throws(() => engine.apply({ id: 'b', time: 1, vector: bad }), /non-finite value/);
+  }
+  assert.equal(engine.tweets, 1);
+  assert.deepEqual(engine.tree.audit(), []);
+  assert.equal(engine.tree.points, 1);
+});
