@@ -1,7 +1,7 @@
 /**
  * `birdie cluster [FILE|-]`: one pass of a file of tweets through the engine.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type ReadStream, statSync, type WriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ClusterEngine } from '../engine/engine.js';
 import { evaluate, formatReport, type QualityReport } from '../engine/quality.js';
@@ -148,7 +148,10 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   let nRows = 0;
   const started = performance.now();
 
-  for await (const rec of readRecords(openInput(file), format)) {
+  const input = openInput(file);
+  // how far through a file: bytes read of its size (stdin has no size)
+  const size = file === '-' ? 0 : fileSize(file);
+  for await (const rec of readRecords(input, format)) {
     nRows++;
     let row: Row;
     const fallbackId = String(rec.line);
@@ -193,7 +196,11 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     if (outStream !== undefined) writeRow(outStream, row);
     if (keepRows && topicOpts !== undefined) rows.push(row);
     else if (labelField !== undefined) rows.push({ id: null, cluster: row.cluster, label: row.label });
-    progress.tick(nRows, engine?.clusterCount ?? 0);
+    progress.tick(
+      nRows,
+      engine?.clusterCount ?? 0,
+      size > 0 ? (input as ReadStream).bytesRead / size : undefined,
+    );
   }
   progress.clear();
   const seconds = (performance.now() - started) / 1000;
@@ -297,6 +304,14 @@ function num(raw: string | undefined, name: string, dflt: number, ok: (v: number
   if (raw.trim() === '' || !Number.isFinite(v) || !ok(v))
     throw new UsageError(`${name}: invalid value "${raw}"`);
   return v;
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0; // the read itself reports a missing file
+  }
 }
 
 function idOf(record: Record<string, unknown>, field: string): string | undefined {

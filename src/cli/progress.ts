@@ -1,4 +1,7 @@
-/** A one-line progress display on a terminal: rows, rate, clusters. Silent when not a TTY. */
+/**
+ * A one-line progress display on a terminal: how far through the file (when its size is known),
+ * rows, rate, clusters. Redrawn at most ten times a second; silent when not a TTY.
+ */
 export class Progress {
   private last = 0;
   private readonly start = performance.now();
@@ -9,14 +12,20 @@ export class Progress {
     private readonly enabled: boolean,
   ) {}
 
-  tick(rows: number, clusters: number): void {
+  /** `done` is the fraction of the input read, or undefined when unknown (stdin). */
+  tick(rows: number, clusters: number, done?: number): void {
     if (!this.enabled) return;
     const now = performance.now();
     if (now - this.last < 100) return;
     this.last = now;
     const rate = rows / Math.max((now - this.start) / 1000, 1e-3);
-    const bar = '█'.repeat(Math.min(20, Math.floor((now - this.start) / 250) % 21)).padEnd(20, '░');
-    this.out.write(`\r${bar} ${rows} tweets  ${Math.round(rate)} tweets/s  ${clusters} clusters `);
+    let bar = '';
+    if (done !== undefined) {
+      const f = Math.min(1, Math.max(0, done));
+      const full = Math.round(f * 20);
+      bar = `${'█'.repeat(full)}${'░'.repeat(20 - full)} ${String(Math.floor(f * 100)).padStart(3)}%  `;
+    }
+    this.out.write(`\r${bar}${rows} tweets  ${Math.round(rate)} tweets/s  ${clusters} clusters `);
     this.shown = true;
   }
 
