@@ -4,7 +4,11 @@ import { Progress } from '../../src/cli/progress.js';
 
 function sink(): { out: NodeJS.WriteStream; text: () => string } {
   let buf = '';
-  const out = { write: (s: string) => ((buf += s), true) } as unknown as NodeJS.WriteStream;
+  const write = (s: string): boolean => {
+    buf += s;
+    return true;
+  };
+  const out = { write } as unknown as NodeJS.WriteStream;
   return { out, text: () => buf };
 }
 
