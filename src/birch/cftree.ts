@@ -906,6 +906,18 @@ export class CFTree {
     }
   }
 
+  /**
+   * Each cluster's id and size in leaf-chain order, without copying vectors: listing 50,000
+   * clusters of d = 1024 through entries() would copy 800 MB.
+   */
+  *sizes(): IterableIterator<[id: number, n: number]> {
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = this.mem[this.base(leaf) + H_NEXT] | 0) {
+      const b = this.base(leaf);
+      const count = this.mem[b + H_COUNT] | 0;
+      for (let k = 0; k < count; k++) yield [this.mem[b + this.offRef + k], this.mem[b + this.offN + k]];
+    }
+  }
+
   /** Leaf nodes in leaf-chain order, each the list of its entries. */
   leaves(): LeafEntry[][] {
     const out: LeafEntry[][] = [];

@@ -141,17 +141,22 @@ export class ClusterEngine {
 
   /** Every cluster, in no particular order. */
   *clusters(termCount = 10): IterableIterator<ClusterSummary> {
-    for (const e of this.tree.entries()) {
-      const s = this.state.get(e.id);
-      if (s) yield this.summarise(e.id, s, e.n, termCount);
+    for (const [id, n] of this.tree.sizes()) {
+      const s = this.state.get(id);
+      if (s) yield this.summarise(id, s, n, termCount);
     }
   }
 
-  /** The `n` largest clusters (ties: older id first). */
+  /** The `n` largest clusters (ties: older id first); only those are summarised. */
   largest(n: number, termCount = 10): ClusterSummary[] {
-    const all = [...this.clusters(termCount)];
-    all.sort((a, b) => b.size - a.size || a.id - b.id);
-    return all.slice(0, n);
+    const all = [...this.tree.sizes()];
+    all.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    const out: ClusterSummary[] = [];
+    for (const [id, size] of all.slice(0, n)) {
+      const s = this.state.get(id);
+      if (s) out.push(this.summarise(id, s, size, termCount));
+    }
+    return out;
   }
 
   /**

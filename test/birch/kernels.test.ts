@@ -27,3 +27,13 @@ test('the SIMD kernel and the JavaScript loops build identical trees, for every 
     assert.deepEqual(trees[0].shape(), trees[1].shape());
   }
 });
+
+test('sizes() lists every cluster id and size in leaf-chain order, as entries() does', () => {
+  const rng = new Rng(11);
+  const tree = new CFTree({ dim: 6, threshold: 0.8, branchingFactor: 4 });
+  for (let i = 0; i < 500; i++) tree.insert(Array.from({ length: 6 }, () => rng.uniform(-1, 1)));
+  assert.deepEqual(
+    [...tree.sizes()],
+    [...tree.entries()].map((e) => [e.id, e.n]),
+  );
+});
