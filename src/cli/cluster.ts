@@ -1,6 +1,8 @@
 /**
  * `birdie cluster [FILE|-]`: one pass of a file of tweets through the engine.
  */
+
+import { once } from 'node:events';
 import { createWriteStream, type ReadStream, statSync, type WriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ClusterEngine } from '../engine/engine.js';
@@ -166,7 +168,8 @@ export async function clusterCommand(argv: string[]): Promise<number> {
         if (t.vector !== undefined && engine === undefined) {
           vectorDim = t.vector.length;
           engine = new ClusterEngine({ dim: vectorDim, threshold, branchingFactor, minSimilarity });
-          text = new TextPipeline({ dim, embed: false });
+          // the embedder still gives each tweet's terms to its cluster's summary
+          text = new TextPipeline({ dim });
         }
         const a = text!.apply(engine!, t, Date.now());
         row = { id: t.id, cluster: a.cluster };
@@ -193,7 +196,8 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       const l = rec.record[labelField];
       row.label = l === undefined || l === null ? undefined : String(l);
     }
-    if (outStream !== undefined) writeRow(outStream, row);
+    // respect back-pressure, or a slow disk would buffer the whole output in memory
+    if (outStream !== undefined && !writeRow(outStream, row)) await once(outStream, 'drain');
     if (keepRows && topicOpts !== undefined) rows.push(row);
     else if (labelField !== undefined) rows.push({ id: null, cluster: row.cluster, label: row.label });
     progress.tick(
@@ -209,7 +213,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   if (topicOpts !== undefined && engine !== undefined) topics = engine.topics(topicOpts);
   if (values.out !== undefined && topicOpts !== undefined) {
     const s = openOut(values.out);
-    for (const r of rows) writeRow(s, r, topics);
+    for (const r of rows) if (!writeRow(s, r, topics)) await once(s, 'drain');
     await close(s);
   }
   if (outStream !== undefined) await close(outStream);
@@ -330,11 +334,11 @@ function close(s: WriteStream): Promise<void> {
   });
 }
 
-function writeRow(s: WriteStream, r: Row, topics?: Map<number, number>): void {
+function writeRow(s: WriteStream, r: Row, topics?: Map<number, number>): boolean {
   const line: Record<string, unknown> = { id: r.id, cluster: r.cluster };
   if (topics !== undefined) line.topic = r.cluster === null ? null : (topics.get(r.cluster) ?? null);
   if (r.error !== undefined) line.error = r.error;
-  s.write(`${JSON.stringify(line)}\n`);
+  return s.write(`${JSON.stringify(line)}\n`);
 }
 
 function oneLine(s: string, max: number): string {

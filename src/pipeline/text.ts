@@ -37,9 +37,8 @@ export const DEFAULTS = {
 } as const;
 
 export interface TextPipelineOptions {
+  /** Dimension of the built-in embedder (tweets that bring their own vector keep theirs). */
   dim?: number;
-  /** false when every tweet brings its own vector: no embedder is built. */
-  embed?: boolean;
 }
 
 export class TextPipeline {
