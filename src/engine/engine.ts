@@ -74,7 +74,7 @@ export class ClusterEngine {
       minSimilarity: opts.minSimilarity,
     });
     this.dim = opts.dim;
-    this.sketchSize = opts.termSketchSize ?? 24;
+    this.sketchSize = opts.termSketchSize ?? 32;
   }
 
   /** Tweets applied. */
@@ -187,7 +187,7 @@ export class ClusterEngine {
       size,
       firstSeen: s.firstSeen,
       lastSeen: s.lastSeen,
-      terms: s.terms.top(termCount).map((t) => ({ term: t.item, count: t.count })),
+      terms: s.terms.reliable(termCount).map((t) => ({ term: t.item, count: t.count - t.error })),
       example: s.example,
     };
   }

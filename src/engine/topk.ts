@@ -75,6 +75,23 @@ export class TopK {
     this.index = new Map(this.items.map((item, i) => [item, i]));
   }
 
+  /**
+   * The `n` items with the highest guaranteed counts (count - error, what the item surely had),
+   * for display: in a busy sketch a newcomer inherits the evicted minimum, and ranking by raw
+   * count would show whatever words arrived last.
+   */
+  reliable(n = this.k): { item: string; count: number; error: number }[] {
+    const order = this.items.map((_, i) => i);
+    const low = (i: number) => this.counts[i] - this.errors[i];
+    order.sort(
+      (a, b) =>
+        low(b) - low(a) || this.counts[b] - this.counts[a] || (this.items[a] < this.items[b] ? -1 : 1),
+    );
+    return order
+      .slice(0, n)
+      .map((i) => ({ item: this.items[i], count: this.counts[i], error: this.errors[i] }));
+  }
+
   /** The `n` items with the highest counts, ties broken by item for determinism. */
   top(n = this.k): { item: string; count: number; error: number }[] {
     const order = this.items.map((_, i) => i);

@@ -333,3 +333,21 @@ test('two sketches fed the same stream agree exactly, evictions included', () =>
     200,
   );
 });
+
+test('reliable() ranks by the guaranteed count (count - error), so late arrivals in a busy sketch rank last', () => {
+  const t = new TopK(3);
+  for (let i = 0; i < 10; i++) t.add('storm');
+  for (let i = 0; i < 5; i++) t.add('flood');
+  t.add('a');
+  t.add('b'); // evicts 'a' (count 1): 'b' has count 2, error 1
+  t.add('c'); // evicts 'b' (count 2): 'c' has count 3, error 2
+  assert.deepEqual(
+    t.reliable().map((e) => [e.item, e.count - e.error]),
+    [
+      ['storm', 10],
+      ['flood', 5],
+      ['c', 1],
+    ],
+  );
+  assert.deepEqual(t.reliable(2), t.reliable().slice(0, 2));
+});

@@ -31,13 +31,19 @@ test('plain words: case folded, stop words and 1-letter words dropped', () => {
 });
 
 test('URLs become their host, without www. or m., whatever the path', () => {
-  assert.deepEqual(ofKind('a https://t.co/AbC123 and http://t.co/zzz9 here', 'url'), ['t.co', 't.co']);
+  assert.deepEqual(ofKind('a https://nyti.ms.example/AbC123 and http://CNN.com/zzz9 here', 'url'), [
+    'nyti.ms.example',
+    'cnn.com',
+  ]);
+  // link shorteners carry no content: no token at all
+  assert.deepEqual(ofKind('a https://t.co/AbC123 and http://bit.ly/zzz9 here', 'url'), []);
   assert.deepEqual(ofKind('see www.NYTimes.com/2012/10/29/story.html, now', 'url'), ['nytimes.com']);
   assert.deepEqual(ofKind('https://www.bbc.co.uk/news?x=1#frag', 'url'), ['bbc.co.uk']);
   assert.deepEqual(ofKind('http://m.youtube.com/watch?v=abc', 'url'), ['youtube.com']);
   assert.deepEqual(ofKind('HTTP://Example.ORG.', 'url'), ['example.org']);
   // The path never leaks into words.
-  assert.deepEqual(kinds('https://t.co/storyword'), ['url:t.co']);
+  assert.deepEqual(kinds('https://cnn.com/storyword'), ['url:cnn.com']);
+  assert.deepEqual(kinds('https://t.co/storyword'), []);
   // A truncated link (end of a cut-off retweet) has no host and gives nothing.
   assert.deepEqual(kinds('http://… https://'), []);
 });
