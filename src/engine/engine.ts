@@ -24,7 +24,7 @@ export interface EngineOptions {
 
 export interface TweetInput {
   id: string;
-  /** Kept as the cluster's example when the tweet starts a cluster. */
+  /** The cluster's example while no later tweet is more typical of it (see `apply`). */
   text?: string;
   /** Milliseconds since the epoch (the tweet's created_at, or its arrival time). */
   time: number;
@@ -57,6 +57,8 @@ interface ClusterState {
   lastSeen: number;
   terms: TopK;
   example: string | undefined;
+  /** Similarity to the centroid, at its insert, of the tweet kept as the example. */
+  exampleSimilarity: number;
 }
 
 export class ClusterEngine {
@@ -104,12 +106,26 @@ export class ClusterEngine {
     const similarity = this.tree.lastSimilarity(t.vector);
     let s = this.state.get(cluster);
     if (s === undefined) {
-      s = { firstSeen: t.time, lastSeen: t.time, terms: new TopK(this.sketchSize), example: t.text };
+      // the first tweet is its cluster's centroid (similarity 1): it stands as the example
+      // only until a second tweet, the most typical so far, replaces it
+      s = {
+        firstSeen: t.time,
+        lastSeen: t.time,
+        terms: new TopK(this.sketchSize),
+        example: t.text,
+        exampleSimilarity: Number.NEGATIVE_INFINITY,
+      };
       this.state.set(cluster, s);
     } else {
       // out-of-order tweets widen the window instead of moving it backwards
       if (t.time < s.firstSeen) s.firstSeen = t.time;
       if (t.time > s.lastSeen) s.lastSeen = t.time;
+      // The example: the tweet nearest the centroid as it was when the tweet arrived. A cheap
+      // stand-in for "nearest the current centroid", which needs the tweets' vectors kept.
+      if (t.text !== undefined && t.text !== '' && similarity > s.exampleSimilarity) {
+        s.example = t.text;
+        s.exampleSimilarity = similarity;
+      }
     }
     if (t.terms) {
       // a term counts once per tweet: a cluster's terms are "in how many of its tweets"
@@ -187,7 +203,12 @@ export class ClusterEngine {
       size,
       firstSeen: s.firstSeen,
       lastSeen: s.lastSeen,
-      terms: s.terms.reliable(termCount).map((t) => ({ term: t.item, count: t.count - t.error })),
+      terms: s.terms
+        .reliable(termCount)
+        .map((t) => ({ term: t.item, count: t.count - t.error }))
+        // A big, wordy cluster churns the sketch's counters: show only terms that surely appear in
+        // a fair share of its tweets (2 of them and 5%), not whichever words arrived last.
+        .filter((t) => t.count >= Math.min(size, Math.max(2, Math.ceil(0.05 * size)))),
       example: s.example,
     };
   }

@@ -111,6 +111,8 @@ interface Model {
   firstSeen: number;
   lastSeen: number;
   example: string | undefined;
+  /** the example's similarity at its insert (-Infinity while it is the first tweet) */
+  exampleSimilarity: number;
   /** term -> number of this cluster's tweets that contain it */
   terms: Map<string, number>;
 }
@@ -121,8 +123,19 @@ function modelOf(tweets: readonly TweetInput[], assignments: readonly Assignment
     const id = assignments[i].cluster;
     let m = out.get(id);
     if (m === undefined) {
-      m = { size: 0, firstSeen: t.time, lastSeen: t.time, example: t.text, terms: new Map() };
+      m = {
+        size: 0,
+        firstSeen: t.time,
+        lastSeen: t.time,
+        example: t.text,
+        exampleSimilarity: Number.NEGATIVE_INFINITY,
+        terms: new Map(),
+      };
       out.set(id, m);
+    } else if (t.text !== undefined && t.text !== '' && assignments[i].similarity > m.exampleSimilarity) {
+      // the example: the most typical tweet at its insert, once the cluster has a second tweet
+      m.example = t.text;
+      m.exampleSimilarity = assignments[i].similarity;
     }
     m.size++;
     m.firstSeen = Math.min(m.firstSeen, t.time);
@@ -132,11 +145,16 @@ function modelOf(tweets: readonly TweetInput[], assignments: readonly Assignment
   return out;
 }
 
-/** The model's top terms: by count, ties by term (what TopK.top() gives when it is exact). */
+/**
+ * The model's top terms: by count, ties by term (what the sketch gives when it is exact), and
+ * only those in at least 2 of the cluster's tweets and 5% of them (or all, for a tiny cluster).
+ */
 function topTerms(m: Model, n: number): { term: string; count: number }[] {
+  const floor = Math.min(m.size, Math.max(2, Math.ceil(0.05 * m.size)));
   return [...m.terms]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, n)
+    .filter(([, count]) => count >= floor)
     .map(([term, count]) => ({ term, count }));
 }
 
@@ -247,7 +265,7 @@ test('summaries equal a brute-force recount of the tweets assigned to each clust
   );
 });
 
-test("firstSeen/lastSeen widen for out-of-order tweets; the example is the first tweet's text", () => {
+test('firstSeen/lastSeen widen for out-of-order tweets; the example is the most typical tweet', () => {
   const e = new ClusterEngine({ dim: 2, threshold: 0.5, branchingFactor: 4, minSimilarity: 0.5 });
   const v = [1, 0];
   const a = e.apply({ id: 'a', text: 'first', time: 5000, vector: v });
@@ -260,12 +278,20 @@ test("firstSeen/lastSeen widen for out-of-order tweets; the example is the first
   assert.equal(s.size, 4);
   assert.equal(s.firstSeen, 1000);
   assert.equal(s.lastSeen, 9000);
-  assert.equal(s.example, 'first');
-  // a cluster started by a tweet without text has no example, and later text does not set one
+  // copies of one vector all sit on the centroid: the first of the later tweets stays
+  assert.equal(s.example, 'second');
+  // a tweet nearer the centroid than the example replaces it; one farther away does not
+  const x = e.apply({ id: 'x', text: 'off', time: 0, vector: [0.8, 0.6] });
+  const y = e.apply({ id: 'y', text: 'typical', time: 0, vector: [0.95, Math.sqrt(1 - 0.95 ** 2)] });
+  assert.equal(x.cluster, a.cluster);
+  assert.equal(y.cluster, a.cluster);
+  assert.equal(e.cluster(a.cluster)!.example, 'second');
+  // a cluster started by a tweet without text takes the next tweet with text
   const o = e.apply({ id: 'e', time: 0, vector: [0, 1] });
   assert.equal(o.created, true);
-  e.apply({ id: 'f', text: 'has text', time: 0, vector: [0, 1] });
   assert.equal(e.cluster(o.cluster)!.example, undefined);
+  e.apply({ id: 'f', text: 'has text', time: 0, vector: [0, 1] });
+  assert.equal(e.cluster(o.cluster)!.example, 'has text');
 });
 
 test('a term counts once per tweet; terms come out by count, then alphabetically', () => {
@@ -282,11 +308,10 @@ test('a term counts once per tweet; terms come out by count, then alphabetically
   e.apply({ id: '3', time: 0, vector: v, terms: [] });
   e.apply({ id: '4', time: 0, vector: v });
   e.apply({ id: '5', time: 0, vector: v, terms: ['alert', 'storm'] });
+  // terms in a single tweet of this 5-tweet cluster are below the display floor of 2
   assert.deepEqual(e.cluster(id)!.terms, [
     { term: 'rain', count: 2 },
     { term: 'storm', count: 2 },
-    { term: 'alert', count: 1 },
-    { term: 'wind', count: 1 },
   ]);
   assert.deepEqual(e.cluster(id, 1)!.terms, [{ term: 'rain', count: 2 }]);
   assert.deepEqual(e.cluster(id, 0)!.terms, []);
@@ -306,7 +331,10 @@ test('a small term sketch keeps the Space-Saving bounds per cluster', () => {
         // summaries show the guaranteed count (count - error): never more than the truth
         for (const t of s.terms) assert.ok(t.count <= (m.terms.get(t.term) ?? 0), `${t.term} over-counted`);
         const kept = new Set(s.terms.map((t) => t.term));
-        for (const [w, f] of m.terms) if (f * k > n) assert.ok(kept.has(w), `heavy term ${w} dropped`);
+        const floor = Math.min(m.size, Math.max(2, Math.ceil(0.05 * m.size)));
+        // a heavy hitter is kept by the sketch; it is shown when it surely clears the floor
+        for (const [w, f] of m.terms)
+          if (f * k > n && f - n / k >= floor) assert.ok(kept.has(w), `heavy term ${w} dropped`);
       }
     }),
     100,
