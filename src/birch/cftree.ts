@@ -105,7 +105,6 @@ export class CFTree {
   private readonly offSS: number;
   private readonly offSQ: number;
   private readonly offRef: number;
-  private readonly offCent: number;
   private readonly offLS: number;
   private readonly stride: number;
   /** Words before node 0: scratch for the incoming CF (its LS and centroid) and the split. */
@@ -138,6 +137,9 @@ export class CFTree {
   private splitNorms: Float64Array;
   /** Word offset in `mem` of each entry's dot with the incoming centroid, from `closest`. */
   private readonly scrDots: number;
+  /** Scratch for one entry's centroid, and for the centroids of a node being split. */
+  private readonly scrRow: number;
+  private readonly scrBlock: number;
   private wasmMemory: WebAssembly.Memory | undefined;
   private kernelDots: ((rows: number, count: number, d: number, x: number, out: number) => void) | undefined;
   /** Non-zero coordinates of the incoming centroid, or nnz = -1 when it is dense. */
@@ -169,13 +171,14 @@ export class CFTree {
     this.offSS = HEADER + C;
     this.offSQ = HEADER + 2 * C;
     this.offRef = HEADER + 3 * C;
-    // Even word offsets keep every centroid row 16-byte aligned for SIMD kernels.
-    this.offCent = even(HEADER + 4 * C);
-    this.offLS = this.offCent + C * dim;
+    // Even word offsets keep every row 16-byte aligned for SIMD kernels.
+    this.offLS = even(HEADER + 4 * C);
     this.stride = even(this.offLS + C * dim);
     this.scrCent = even(dim);
     this.scrDots = even(this.scrCent + dim);
-    this.origin = even(this.scrDots + C);
+    this.scrRow = even(this.scrDots + C);
+    this.scrBlock = even(this.scrRow + dim);
+    this.origin = even(this.scrBlock + C * dim);
     this.nodeCapacity = 4;
     const words = this.origin + this.nodeCapacity * this.stride;
     if (KERNELS !== undefined && opts.kernel !== 'js') {
@@ -421,13 +424,13 @@ export class CFTree {
     let best = 0;
     let bestDist = Number.POSITIVE_INFINITY;
     let second = Number.POSITIVE_INFINITY;
-    let row = b + this.offCent;
+    let row = b + this.offLS;
     const nnz = this.nnz;
     const sparse = nnz >= 0;
     const d8 = d - (d & 7);
     const nzIdx = this.nzIdx;
-    // every entry's c.x first, into the dots scratch: the SIMD kernel for dense x (one call
-    // per node), only the non-zeros of x for sparse x
+    // every entry's LS.x first, into the dots scratch: the SIMD kernel for dense x (one call
+    // per node), only the non-zeros of x for sparse x; then c.x = LS.x / n
     if (sparse) {
       for (let k = 0; k < count; k++, row += d) m[dots + k] = dotSparse(m, row, x, nzIdx, nnz, d8);
     } else if (this.kernelDots !== undefined) {
@@ -435,8 +438,10 @@ export class CFTree {
     } else {
       for (let k = 0; k < count; k++, row += d) m[dots + k] = dot(m, row, x, d);
     }
+    const nOff = b + this.offN;
     for (let k = 0; k < count; k++) {
-      const dp = m[dots + k];
+      const dp = m[dots + k] / m[nOff + k];
+      m[dots + k] = dp;
       // text mode descends by angle (the largest cosine to the centroid's direction), the same
       // measure its splits group entries by and its absorb test uses
       const dist = angular ? -dp / Math.sqrt(m[sq + k]) : -2 * dp + m[sq + k];
@@ -458,11 +463,11 @@ export class CFTree {
     const limit = bestDist + 2 * NEAR_TIE * (Math.abs(bestDist) + 1);
     let exact = Number.POSITIVE_INFINITY;
     let pick = best;
-    row = b + this.offCent;
-    for (let k = 0; k < count; k++, row += d) {
+    for (let k = 0; k < count; k++) {
       const dp = m[dots + k];
       if (-2 * dp + m[sq + k] > limit) continue;
-      const v = -2 * (dp === 0 ? 0 : dotFma4(m, row, x, d)) + m[sq + k];
+      if (dp !== 0) this.centroidRow(node, k, this.scrRow);
+      const v = -2 * (dp === 0 ? 0 : dotFma4(m, this.scrRow, x, d)) + m[sq + k];
       if (v < exact) {
         exact = v;
         pick = k;
@@ -503,12 +508,7 @@ export class CFTree {
       sq += c * c;
     }
     if (this.minSimilarity === undefined && newSS / newN - sq > this.thresholdSq) return false;
-    const ct = b + this.offCent + slot * d;
-    for (let i = 0; i < d; i++) {
-      const v = m[ls + i] + m[x + i];
-      m[ls + i] = v;
-      m[ct + i] = inv * v;
-    }
+    for (let i = 0; i < d; i++) m[ls + i] += m[x + i];
     m[b + this.offN + slot] = newN;
     m[b + this.offSS + slot] = newSS;
     m[b + this.offSQ + slot] = sq;
@@ -526,7 +526,6 @@ export class CFTree {
     m[b + this.offSS + slot] = ssIn;
     m[b + this.offSQ + slot] = sqIn;
     m.copyWithin(b + this.offLS + slot * d, this.scrLS, this.scrLS + d);
-    m.copyWithin(b + this.offCent + slot * d, this.scrCent, this.scrCent + d);
     let id: number;
     if (keepId !== undefined) {
       if (this.loc.has(keepId)) throw new Error(`cluster id ${keepId} is already in the tree`);
@@ -553,14 +552,12 @@ export class CFTree {
     m[b + this.offN + slot] = n;
     m[b + this.offSS + slot] += ssIn;
     const ls = b + this.offLS + slot * d;
-    const ct = b + this.offCent + slot * d;
     const x = this.scrLS;
     let sq = 0;
     for (let i = 0; i < d; i++) {
       const v = m[ls + i] + m[x + i];
       m[ls + i] = v;
       const c = v / n;
-      m[ct + i] = c;
       sq += c * c;
     }
     m[b + this.offSQ + slot] = sq;
@@ -574,7 +571,6 @@ export class CFTree {
     const cb = this.base(child);
     const count = m[cb + H_COUNT] | 0;
     const ls = b + this.offLS + slot * d;
-    const ct = b + this.offCent + slot * d;
     let n = 0;
     let ss = 0;
     m.fill(0, ls, ls + d);
@@ -588,7 +584,6 @@ export class CFTree {
     let sq = 0;
     for (let i = 0; i < d; i++) {
       const c = m[ls + i] / n;
-      m[ct + i] = c;
       sq += c * c;
     }
     m[b + this.offN + slot] = n;
@@ -617,7 +612,9 @@ export class CFTree {
     const sb = this.base(sibling);
     const count = m[b + H_COUNT] | 0;
     const dist = this.splitDist;
-    const cent = b + this.offCent;
+    // the node's centroids, as sklearn holds them, into the split scratch
+    const cent = this.scrBlock;
+    for (let k = 0; k < count; k++) this.centroidRow(node, k, cent + k * d);
     // Distances as sklearn's euclidean_distances computes them: -2 c_i.c_j + |c_i|^2 + |c_j|^2 with
     // the norms recomputed, clamped at 0, zero diagonal. The matrix is not symmetric in floating
     // point: sklearn adds (-2 c_i.c_j + |c_i|^2) + |c_j|^2 in that order, so d(i,j) and d(j,i)
@@ -740,6 +737,31 @@ export class CFTree {
     return Math.max(0, v);
   }
 
+  /**
+   * Writes the centroid of entry (node, slot) to words [at, at + d) of the memory, computed from
+   * its linear sum exactly as sklearn keeps it: a leaf entry's by merge_subcluster, (1/n) * LS,
+   * an inner entry's by update(), LS / n. Only the linear sums are stored: the descent needs
+   * c.x = LS.x / n, one division per entry, and storing the centroids too doubled the tree.
+   */
+  private centroidRow(node: number, slot: number, at: number): void {
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const ls = b + this.offLS + slot * d;
+    const n = m[b + this.offN + slot];
+    if ((m[b + H_LEAF] | 0) === 1) {
+      const inv = 1 / n;
+      for (let i = 0; i < d; i++) m[at + i] = inv * m[ls + i];
+    } else {
+      for (let i = 0; i < d; i++) m[at + i] = m[ls + i] / n;
+    }
+  }
+
+  private centroidCopy(node: number, slot: number): Float64Array {
+    this.centroidRow(node, slot, this.scrRow);
+    return this.mem.slice(this.scrRow, this.scrRow + this.dim);
+  }
+
   /** Copies entry (fromNode, fromSlot) to (toNode, toSlot) and fixes the pointers to it. */
   private moveEntry(fromNode: number, fromSlot: number, toNode: number, toSlot: number): void {
     const m = this.mem;
@@ -751,11 +773,6 @@ export class CFTree {
     m[tb + this.offSQ + toSlot] = m[fb + this.offSQ + fromSlot];
     const ref = m[fb + this.offRef + fromSlot];
     m[tb + this.offRef + toSlot] = ref;
-    m.copyWithin(
-      tb + this.offCent + toSlot * d,
-      fb + this.offCent + fromSlot * d,
-      fb + this.offCent + (fromSlot + 1) * d,
-    );
     m.copyWithin(
       tb + this.offLS + toSlot * d,
       fb + this.offLS + fromSlot * d,
@@ -791,12 +808,12 @@ export class CFTree {
     for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT] | 0) {
       const b = this.base(leaf);
       const count = m[b + H_COUNT] | 0;
-      const row = b + this.offCent;
+      const row = b + this.offLS;
       const dots = this.scrDots;
       if (this.kernelDots !== undefined) this.kernelDots(row * 8, count, d, xs * 8, dots * 8);
       else for (let k = 0; k < count; k++) m[dots + k] = dot(m, row + k * d, xs, d);
       for (let k = 0; k < count; k++) {
-        const dist = -2 * m[dots + k] + m[b + this.offSQ + k];
+        const dist = (-2 * m[dots + k]) / m[b + this.offN + k] + m[b + this.offSQ + k];
         if (dist < bestDist) {
           second = bestDist;
           bestDist = dist;
@@ -814,10 +831,12 @@ export class CFTree {
     for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT] | 0) {
       const b = this.base(leaf);
       const count = m[b + H_COUNT] | 0;
-      let row = b + this.offCent;
+      let row = b + this.offLS;
       for (let k = 0; k < count; k++, row += d) {
-        if (-2 * dot(m, row, xs, d) + m[b + this.offSQ + k] > limit) continue;
-        const v = -2 * dotFma(m, xs, row, d) + normSqNumpy(m, row, d);
+        if ((-2 * dot(m, row, xs, d)) / m[b + this.offN + k] + m[b + this.offSQ + k] > limit) continue;
+        const c = this.scrRow;
+        this.centroidRow(leaf, k, c);
+        const v = -2 * dotFma(m, xs, c, d) + normSqNumpy(m, c, d);
         if (v < exact) {
           exact = v;
           bestId = m[b + this.offRef + k];
@@ -860,8 +879,8 @@ export class CFTree {
     const l = this.loc.get(id);
     if (l === undefined) return false;
     const node = Math.floor(l / this.cap);
-    const at = this.base(node) + this.offCent + (l - node * this.cap) * this.dim;
-    for (let i = 0; i < this.dim; i++) out[i] = this.mem[at + i];
+    this.centroidRow(node, l - node * this.cap, this.scrRow);
+    for (let i = 0; i < this.dim; i++) out[i] = this.mem[this.scrRow + i];
     return true;
   }
 
@@ -873,7 +892,8 @@ export class CFTree {
     if (this.lastNode < 0) return 0;
     const m = this.mem;
     const d = this.dim;
-    const at = this.base(this.lastNode) + this.offCent + this.lastSlot * d;
+    const at = this.scrRow;
+    this.centroidRow(this.lastNode, this.lastSlot, at);
     let dp = 0;
     let xx = 0;
     for (let i = 0; i < d; i++) {
@@ -900,7 +920,7 @@ export class CFTree {
           n: m[b + this.offN + k],
           ss: m[b + this.offSS + k],
           ls: m.slice(b + this.offLS + k * d, b + this.offLS + (k + 1) * d),
-          centroid: m.slice(b + this.offCent + k * d, b + this.offCent + (k + 1) * d),
+          centroid: this.centroidCopy(leaf, k),
         };
       }
     }
