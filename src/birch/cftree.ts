@@ -12,13 +12,14 @@
  * |(a + b) / 2|^2 >= 1 - T^2, i.e. cos(a, b) >= 1 - 2 T^2.
  *
  * Storage: every node is one strided record in a single Float64Array (the STYLE.md layout),
- * so a node's entry centroids are one contiguous block and the nearest entry is one pass of
- * |c|^2 - 2 c.x with the squared norms cached:
+ * so a node's linear sums are one contiguous block and the nearest entry is one pass of
+ * |c|^2 - 2 (LS.x) / n with the squared centroid norms cached (centroids are not stored: they
+ * would double the node, and c.x costs one division per entry from LS.x):
  *
  *   node k, base = ORIGIN + k * stride
- *   ┌────────────── header (8 words) ───────────────┬─ n[C] ─┬─ ss[C] ─┬─ sq[C] ─┬─ ref[C] ─┬── centroids C x d ──┬── linear sums C x d ──┐
- *   │ count isLeaf parent parentSlot prev next _ _   │        │         │ |c|^2   │ child or │ one row per entry   │ one row per entry     │
- *   └────────────────────────────────────────────────┴────────┴─────────┴─────────┴ id ──────┴─────────────────────┴───────────────────────┘
+ *   ┌────────────── header (8 words) ───────────────┬─ n[C] ─┬─ ss[C] ─┬─ sq[C] ─┬─ ref[C] ─┬── linear sums C x d ──┐
+ *   │ count isLeaf parent parentSlot prev next _ _   │        │         │ |c|^2   │ child or │ one row per entry     │
+ *   └────────────────────────────────────────────────┴────────┴─────────┴─────────┴ id ──────┴───────────────────────┘
  *
  * C = B + 1: like sklearn a node can hold one entry more than the branching factor for the
  * moment before it splits. `ref` is the child node for an inner entry and the stable cluster id
