@@ -90,6 +90,9 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length > 1) throw new UsageError(`expected one input file, got ${positionals.length}`);
   const file = positionals[0] ?? '-';
+  // no file and a terminal on stdin: the user forgot the file, not piping tweets in
+  if (positionals.length === 0 && process.stdin.isTTY === true)
+    throw new UsageError(`no input: give a file, or pipe tweets in\n\n${CLUSTER_HELP}`);
   const format = (values.format ?? formatOf(file)) as InputFormat;
   if (format !== 'jsonl' && format !== 'csv')
     throw new UsageError(`--format must be jsonl or csv, got ${format}`);
