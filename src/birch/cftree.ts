@@ -143,6 +143,8 @@ export class CFTree {
   private readonly scrBlock: number;
   private wasmMemory: WebAssembly.Memory | undefined;
   private kernelDots: ((rows: number, count: number, d: number, x: number, out: number) => void) | undefined;
+  /** dotFma4(x, x) in SIMD, bit for bit (kernels.wat). */
+  private kernelNorm: ((x: number, d: number) => number) | undefined;
   /** Non-zero coordinates of the incoming centroid, or nnz = -1 when it is dense. */
   private nzIdx: Int32Array;
   private nnz = -1;
@@ -198,6 +200,7 @@ export class CFTree {
         x: number,
         out: number,
       ) => void;
+      this.kernelNorm = instance.exports.normfma as (x: number, d: number) => number;
       this.mem = new Float64Array(memory.buffer);
     } else {
       this.mem = new Float64Array(words);
@@ -279,7 +282,7 @@ export class CFTree {
     }
     // sklearn: a new subcluster's centroid is the sample itself and its sq_norm is np.dot(x, x).
     // Summed in that call's order, so that two copies of a tweet tie exactly as they do there.
-    const ss = dotFma4(m, ls, ls, d);
+    const ss = this.kernelNorm !== undefined ? this.kernelNorm(ls * 8, d) : dotFma4(m, ls, ls, d);
     return this.insertScratch(1, ss, ss);
   }
 
@@ -893,16 +896,18 @@ export class CFTree {
     if (this.lastNode < 0) return 0;
     const m = this.mem;
     const d = this.dim;
-    const at = this.scrRow;
-    this.centroidRow(this.lastNode, this.lastSlot, at);
+    const b = this.base(this.lastNode);
+    const ls = b + this.offLS + this.lastSlot * d;
+    // cos(x, c) = (x.LS / n) / (|x| |c|), from the linear sum: no centroid to build
     let dp = 0;
     let xx = 0;
     for (let i = 0; i < d; i++) {
       const v = x[offset + i];
-      dp += v * m[at + i];
+      dp += v * m[ls + i];
       xx += v * v;
     }
-    const cc = m[this.base(this.lastNode) + this.offSQ + this.lastSlot];
+    dp /= m[b + this.offN + this.lastSlot];
+    const cc = m[b + this.offSQ + this.lastSlot];
     const den = Math.sqrt(xx * cc);
     // |c|^2 and x.x are summed in different orders: clamp the last-bit overshoot of a cosine
     return den > 0 ? Math.max(-1, Math.min(1, dp / den)) : 0;
