@@ -15,9 +15,7 @@
  * Data sets (one pass each, rows in the order given):
  *   Tweets        mstream-tweets/Tweets.jsonl, file order; label clusterNo (269 topics).
  *   Tweets +topics   the same with `--topics K`, K = the true number of topics, to show the
- *                 global step. The CLI's metrics JSON scores the BIRCH clusters, not the topics
- *                 (so it equals the default row); the topic-level scores are computed here from
- *                 the `topic` field of its --out file, with the engine's own `evaluate`.
+ *                 global step: the row is the `topics` field of the CLI's metrics JSON.
  *   Tweets-T      mstream-tweets/Tweets-T.jsonl, topic-drift order.
  *   CrisisLexT6   the 6 CSV files of crisislex-t6 combined into one JSONL in bench/out/
  *                 (gitignored), in time order (sorted by the numeric snowflake id). label = the
@@ -33,7 +31,6 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { evaluate } from '../src/engine/quality.js';
 import { BENCH_DIR, fmtInt, OUT_DIR, type Suite, type SuiteContext, table } from './lib.js';
 
 const ROOT = dirname(BENCH_DIR);
@@ -109,6 +106,8 @@ interface Run {
   wallSeconds: number;
   /** Where the metrics came from, when not the CLI's metrics JSON. */
   source: string;
+  /** The topics' scores, when the run had a topic step. */
+  topics?: Metrics;
 }
 
 export const quality: Suite = {
@@ -139,43 +138,26 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
     return { name, file: path, text: 'textCleaned', label: 'clusterNo', id: 'Id', note };
   };
 
-  // ---- Tweets, file order: defaults, then defaults + --topics <true count>
+  // ---- Tweets, file order: defaults, then the topics of defaults + --topics <true count>
   const tweets = mstream('Tweets.jsonl', 'Tweets', 'file order');
   if (tweets !== undefined) {
     const ds = ctx.quick ? subset(tweets, work) : tweets;
-    runs.push(await clusterRun(ds, ds.name, [], work));
-    const truth = readField(ds.file, ds.label);
-    const k = new Set(truth).size;
-    const outFile = join(work, 'tweets-topics.out.jsonl');
-    const r = await clusterRun(
-      ds,
-      `${ds.name} --topics ${k} (CLI JSON)`,
-      ['--topics', String(k)],
-      work,
-      outFile,
-    );
-    runs.push(r);
-    const topics = readOut(outFile, 'topic');
-    const pairs = alignedLabels(truth, topics);
-    const m = evaluate(pairs.truth, pairs.pred);
+    const base = await clusterRun(ds, ds.name, [], work);
+    runs.push(base);
+    // with a topic step the CLI's metrics JSON scores the topics too (its `topics` field)
+    const k = base.metrics.labels;
+    const r = await clusterRun(ds, `${ds.name} --topics ${k} (the topics)`, ['--topics', String(k)], work);
+    if (r.topics === undefined) throw new Error('--topics: the metrics JSON has no topics field');
     runs.push({
-      name: `${ds.name} --topics ${k} (topics)`,
-      args: r.args,
-      wallSeconds: r.wallSeconds,
-      source: 'topic field of the --out file, scored by src/engine/quality.ts evaluate()',
+      ...r,
+      source: 'CLI --metrics-json, its topics field',
       metrics: {
-        ...m,
+        ...r.topics,
         tweetsPerSecond: r.metrics.tweetsPerSecond,
         skipped: r.metrics.skipped,
         rows: r.metrics.rows,
       },
     });
-    if (r.metrics.clusters !== k)
-      notes.push(
-        `--topics ${k}: the CLI's metrics JSON scores the ${fmtInt(r.metrics.clusters)} BIRCH clusters, ` +
-          `not the ${k} topics, so its row repeats the default one; the "(topics)" row scores the ` +
-          `topic of each row from the --out file.`,
-      );
   }
 
   // ---- Tweets-T, topic-drift order
@@ -319,10 +301,10 @@ async function clusterRun(
   const { code, stderr } = await child(process.execPath, ['--import', 'tsx', RUN_CLI, ...args]);
   const wallSeconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`birdie cluster exited with ${code} on ${ds.file}:\n${stderr}`);
-  const metrics = readMetrics(metricsFile);
+  const { metrics, topics } = readMetrics(metricsFile);
   console.log(`${wallSeconds.toFixed(1)} s`);
   if (metrics.skipped > 0) console.log(`  ${metrics.skipped} of ${metrics.rows} rows skipped by the CLI`);
-  return { name, args, metrics, wallSeconds, source: 'CLI --metrics-json' };
+  return { name, args, metrics, topics, wallSeconds, source: 'CLI --metrics-json' };
 }
 
 function child(cmd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
@@ -338,11 +320,12 @@ function child(cmd: string, args: string[]): Promise<{ code: number | null; stde
   });
 }
 
-function readMetrics(file: string): Metrics {
+function readMetrics(file: string): { metrics: Metrics; topics?: Metrics } {
   const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   for (const k of METRIC_KEYS)
     if (typeof raw[k] !== 'number') throw new Error(`${file}: field ${k} missing or not a number`);
-  return raw as unknown as Metrics;
+  const topics = raw.topics as Metrics | null | undefined;
+  return { metrics: raw as unknown as Metrics, topics: topics ?? undefined };
 }
 
 // ---------------------------------------------------------------- data
@@ -363,41 +346,6 @@ function jsonLines(file: string): Record<string, unknown>[] {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-/** The value of `field` in each row of a JSONL file, as a string (undefined when absent). */
-function readField(file: string, field: string): (string | undefined)[] {
-  return jsonLines(file).map((r) => {
-    const v = r[field];
-    return v === undefined || v === null ? undefined : String(v);
-  });
-}
-
-/** A field of each line of the CLI's --out file (cluster or topic); null for skipped rows. */
-function readOut(file: string, field: 'cluster' | 'topic'): (number | null)[] {
-  return jsonLines(file).map((r) => {
-    const v = r[field];
-    return typeof v === 'number' ? v : null;
-  });
-}
-
-/** Rows that have both a true label and a prediction; --out is in input order, one line a row. */
-function alignedLabels(
-  truth: (string | undefined)[],
-  pred: (number | null)[],
-): { truth: string[]; pred: number[] } {
-  if (truth.length !== pred.length)
-    throw new Error(`--out has ${pred.length} lines for ${truth.length} input rows`);
-  const t: string[] = [];
-  const p: number[] = [];
-  for (let i = 0; i < truth.length; i++) {
-    const l = truth[i];
-    const c = pred[i];
-    if (l === undefined || c === null) continue;
-    t.push(l);
-    p.push(c);
-  }
-  return { truth: t, pred: p };
 }
 
 /** BENCH_QUICK: the first QUICK_ROWS lines of the data set, in bench/out/quality/. */
