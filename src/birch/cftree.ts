@@ -134,7 +134,7 @@ export class CFTree {
   /** Pairwise squared distances of one node's entries during a split, C x C. */
   private splitDist: Float64Array;
   private splitSide: Uint8Array;
-  /** Per split: each entry's squared norm in numpy's order. Per descent: each entry's dot. */
+  /** Per split: each entry's squared centroid norm in numpy's order. */
   private splitNorms: Float64Array;
   /** Word offset in `mem` of each entry's dot with the incoming centroid, from `closest`. */
   private readonly scrDots: number;
@@ -185,7 +185,7 @@ export class CFTree {
     this.nodeCapacity = 4;
     const words = this.origin + this.nodeCapacity * this.stride;
     if (KERNELS !== undefined && opts.kernel !== 'js') {
-      // The whole tree lives in the kernel's memory, so the kernel reads the centroids in place.
+      // The whole tree lives in the kernel's memory, so the kernel reads the linear sums in place.
       // Growing it keeps the contents (no copy, unlike a new typed array); views are remade.
       const memory = new WebAssembly.Memory({
         initial: Math.ceil((words * 8) / WASM_PAGE),
@@ -334,7 +334,7 @@ export class CFTree {
       node = m[this.base(node) + this.offRef + slot] | 0;
     }
 
-    // ---- leaf: absorb into the closest entry if the merged radius stays within T
+    // ---- leaf: absorb into the closest entry if it passes the test (radius, or cosine in text mode)
     let split = false;
     let b = this.base(node);
     let count = m[b + H_COUNT] | 0;
@@ -457,8 +457,7 @@ export class CFTree {
         second = dist;
       }
     }
-    if (this.minSimilarity !== undefined || second - bestDist > NEAR_TIE * (Math.abs(bestDist) + 1))
-      return best;
+    if (angular || second - bestDist > NEAR_TIE * (Math.abs(bestDist) + 1)) return best;
     // A near tie (two entries at the same distance, e.g. two copies of one retweet) is settled
     // in the arithmetic of numpy's dot (OpenBLAS gemv: four fused multiply-add lanes), so that
     // the tree follows sklearn's; the rounding of the fast loop would pick at random. A zero dot
@@ -601,9 +600,7 @@ export class CFTree {
   /**
    * sklearn's _split_node: the two entries farthest apart seed two nodes and every entry goes
    * to the nearer seed (ties to the second seed; the first seed always stays with itself, which
-   * matters when all centroids coincide: a leaf full of one retweet). The distances are
-   * computed as sklearn's euclidean_distances does: -2 c_i.c_j + |c_i|^2 + |c_j|^2 with the norms
-   * recomputed, clamped at 0, zero diagonal.
+   * matters when all centroids coincide: a leaf full of one retweet).
    *
    * `node` keeps the first group (compacted in place, order kept) and a new node, returned,
    * takes the second; it is linked after `node` in the leaf chain.
@@ -630,7 +627,7 @@ export class CFTree {
     const norms = this.splitNorms;
     for (let i = 0; i < count; i++) {
       norms[i] = normSqNumpy(m, cent + i * d, d);
-      dist[i * count + i] = norms[i];
+      dist[i * count + i] = 0;
     }
     let far = -1;
     // Text mode measures the split by angle, 1 - cos, not by distance: centroids of text
@@ -639,12 +636,12 @@ export class CFTree {
     const angular = this.minSimilarity !== undefined;
     const dots = this.scrDots;
     for (let i = 0; i < count; i++) {
-      const ni = dist[i * count + i];
+      const ni = norms[i];
       // row i against every later row, in one kernel call when there is one
       if (this.kernelDots !== undefined && i + 1 < count)
         this.kernelDots((cent + (i + 1) * d) * 8, count - i - 1, d, (cent + i * d) * 8, dots * 8);
       for (let j = i + 1; j < count; j++) {
-        const nj = dist[j * count + j];
+        const nj = norms[j];
         const p = this.kernelDots !== undefined ? m[dots + j - i - 1] : dot(m, cent + i * d, cent + j * d, d);
         let v = angular ? 1 - p / Math.sqrt(ni * nj) : -2 * p + ni + nj;
         if (v < 0) v = 0;
@@ -653,7 +650,6 @@ export class CFTree {
         if (v > far) far = v;
       }
     }
-    for (let i = 0; i < count; i++) dist[i * count + i] = 0;
     const side = this.splitSide;
     let s1 = 0;
     let s2 = 0;
@@ -893,12 +889,23 @@ export class CFTree {
    * how typical the tweet is of its cluster (1 for the first tweet of a cluster).
    */
   lastSimilarity(x: ArrayLike<number>, offset = 0): number {
-    if (this.lastNode < 0) return 0;
+    return this.lastNode < 0 ? 0 : this.cosineTo(this.lastNode, this.lastSlot, x, offset);
+  }
+
+  /** Cosine similarity between `x` and the centroid of cluster `id` (0 when it is not in the tree). */
+  similarity(id: number, x: ArrayLike<number>, offset = 0): number {
+    const l = this.loc.get(id);
+    if (l === undefined) return 0;
+    const node = Math.floor(l / this.cap);
+    return this.cosineTo(node, l - node * this.cap, x, offset);
+  }
+
+  /** cos(x, c) = (x.LS / n) / (|x| |c|), from the linear sum: no centroid to build. */
+  private cosineTo(node: number, slot: number, x: ArrayLike<number>, offset: number): number {
     const m = this.mem;
     const d = this.dim;
-    const b = this.base(this.lastNode);
-    const ls = b + this.offLS + this.lastSlot * d;
-    // cos(x, c) = (x.LS / n) / (|x| |c|), from the linear sum: no centroid to build
+    const b = this.base(node);
+    const ls = b + this.offLS + slot * d;
     let dp = 0;
     let xx = 0;
     for (let i = 0; i < d; i++) {
@@ -906,9 +913,8 @@ export class CFTree {
       dp += v * m[ls + i];
       xx += v * v;
     }
-    dp /= m[b + this.offN + this.lastSlot];
-    const cc = m[b + this.offSQ + this.lastSlot];
-    const den = Math.sqrt(xx * cc);
+    dp /= m[b + this.offN + slot];
+    const den = Math.sqrt(xx * m[b + this.offSQ + slot]);
     // |c|^2 and x.x are summed in different orders: clamp the last-bit overshoot of a cosine
     return den > 0 ? Math.max(-1, Math.min(1, dp / den)) : 0;
   }
@@ -942,6 +948,29 @@ export class CFTree {
       const count = this.mem[b + H_COUNT] | 0;
       for (let k = 0; k < count; k++) yield [this.mem[b + this.offRef + k], this.mem[b + this.offN + k]];
     }
+  }
+
+  /**
+   * Every cluster's id, n and linear sum (rows of one matrix), in leaf-chain order: what the
+   * global step needs, in one copy, without building centroids.
+   */
+  linearSums(): { ids: Float64Array; n: Float64Array; ls: Float64Array } {
+    const d = this.dim;
+    const ids = new Float64Array(this._entries);
+    const n = new Float64Array(this._entries);
+    const ls = new Float64Array(this._entries * d);
+    const m = this.mem;
+    let r = 0;
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT] | 0) {
+      const b = this.base(leaf);
+      const count = m[b + H_COUNT] | 0;
+      for (let k = 0; k < count; k++, r++) {
+        ids[r] = m[b + this.offRef + k];
+        n[r] = m[b + this.offN + k];
+        ls.set(m.subarray(b + this.offLS + k * d, b + this.offLS + (k + 1) * d), r * d);
+      }
+    }
+    return { ids, n, ls };
   }
 
   /** Leaf nodes in leaf-chain order, each the list of its entries. */
@@ -1206,7 +1235,7 @@ const SPLITTER = 134217729;
  * sum_k a_k b_k accumulated as s = fma(a_k, b_k, s) in order, the way OpenBLAS' gemm kernels
  * accumulate one output. JavaScript has no fma, so each step is emulated with an error-free
  * product (Dekker) and sum (Knuth); the final rounding can differ from a true fma in rare
- * double-rounding cases. Slow (~20 flops a term): only used to settle near ties in a split.
+ * double-rounding cases. Slow (~20 flops a term): only used to settle near ties (splits, nearest).
  */
 function dotFma(m: Float64Array, a: number, b: number, d: number): number {
   let s = 0;

@@ -144,9 +144,7 @@ export class ClusterEngine {
       throw new RangeError(`vector has dimension ${vector.length}, the engine expects ${this.dim}`);
     const cluster = this.tree.nearest(vector);
     if (cluster < 0) return undefined;
-    const c = new Float64Array(this.dim);
-    this.tree.centroidInto(cluster, c);
-    return { cluster, similarity: cosine(vector, c) };
+    return { cluster, similarity: this.tree.similarity(cluster, vector) };
   }
 
   cluster(id: number, termCount = 10): ClusterSummary | undefined {
@@ -180,20 +178,10 @@ export class ClusterEngine {
    * average cosine similarity. Returns cluster id -> topic number.
    */
   topics(opts: { nClusters?: number; threshold?: number }): Map<number, number> {
-    const ids: number[] = [];
-    const n: number[] = [];
-    const count = this.tree.size;
-    const ls = new Float64Array(count * this.dim);
-    let i = 0;
-    for (const e of this.tree.entries()) {
-      ids.push(e.id);
-      n.push(e.n);
-      ls.set(e.ls, i * this.dim);
-      i++;
-    }
-    const groups = groupEntries({ n, ls, count, dim: this.dim }, opts);
+    const { ids, n, ls } = this.tree.linearSums();
+    const groups = groupEntries({ n, ls, count: ids.length, dim: this.dim }, opts);
     const out = new Map<number, number>();
-    for (let k = 0; k < count; k++) out.set(ids[k], groups[k]);
+    for (let k = 0; k < ids.length; k++) out.set(ids[k], groups[k]);
     return out;
   }
 
@@ -212,17 +200,4 @@ export class ClusterEngine {
       example: s.example,
     };
   }
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  const den = Math.sqrt(aa * bb);
-  return den > 0 ? ab / den : 0;
 }

@@ -831,3 +831,29 @@ test('threshold setter validates and changes later inserts only', () => {
   assert.equal(tree.insert([3.5]), b, 'radius of {2, 3.5} is 0.75 <= 2: merged');
   assert.equal(tree.points, 4);
 });
+
+test('similarity(id, x) is the cosine with centroidInto(id); linearSums() matches entries()', () => {
+  const rng = new Rng(31);
+  const t = new CFTree({ dim: 5, threshold: 0.7, branchingFactor: 4 });
+  for (let i = 0; i < 300; i++) t.insert(Array.from({ length: 5 }, () => rng.uniform(-1, 1)));
+  const c = new Float64Array(5);
+  for (const e of t.entries()) {
+    const x = Array.from({ length: 5 }, () => rng.uniform(-1, 1));
+    assert.ok(t.centroidInto(e.id, c));
+    const dotXC = x.reduce((s, v, i) => s + v * c[i], 0);
+    const cos = dotXC / Math.hypot(...x) / Math.hypot(...c);
+    assert.ok(Math.abs(t.similarity(e.id, x) - cos) < 1e-12, `cluster ${e.id}`);
+  }
+  assert.equal(t.similarity(-5, [1, 0, 0, 0, 0]), 0, 'unknown id');
+  const { ids, n, ls } = t.linearSums();
+  const all = [...t.entries()];
+  assert.deepEqual(
+    Array.from(ids),
+    all.map((e) => e.id),
+  );
+  assert.deepEqual(
+    Array.from(n),
+    all.map((e) => e.n),
+  );
+  for (const [r, e] of all.entries()) assert.deepEqual(ls.subarray(r * 5, (r + 1) * 5), e.ls);
+});
