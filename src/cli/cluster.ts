@@ -144,8 +144,9 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       : new ClusterEngine({ dim: text.dim, threshold, branchingFactor, minSimilarity });
   let vectorDim: number | undefined;
 
+  // rows are kept for the quality metrics, or to write --out after the topic step
   const rows: Row[] = [];
-  const keepRows = values.out !== undefined || labelField !== undefined;
+  const keepRows = labelField !== undefined || (values.out !== undefined && topicOpts !== undefined);
   const outStream = values.out !== undefined && topicOpts === undefined ? openOut(values.out) : undefined;
   const errorsByKind = new Map<string, number>();
   let skipped = 0;
@@ -201,8 +202,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     }
     // respect back-pressure, or a slow disk would buffer the whole output in memory
     if (outStream !== undefined && !writeRow(outStream, row)) await once(outStream, 'drain');
-    if (keepRows && topicOpts !== undefined) rows.push(row);
-    else if (labelField !== undefined) rows.push({ id: null, cluster: row.cluster, label: row.label });
+    if (keepRows) rows.push(row);
     progress.tick(
       nRows,
       engine?.clusterCount ?? 0,

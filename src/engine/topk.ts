@@ -80,24 +80,31 @@ export class TopK {
    * for display: in a busy sketch a newcomer inherits the evicted minimum, and ranking by raw
    * count would show whatever words arrived last.
    */
-  reliable(n = this.k): { item: string; count: number; error: number }[] {
+  reliable(n = this.k): TopItem[] {
+    return this.ranked(n, (i) => this.counts[i] - this.errors[i]);
+  }
+
+  /** The `n` items with the highest counts, ties broken by item for determinism. */
+  top(n = this.k): TopItem[] {
+    return this.ranked(n, () => 0);
+  }
+
+  /** The first `n` items by `key` (descending), then count, then item. */
+  private ranked(n: number, key: (i: number) => number): TopItem[] {
     const order = this.items.map((_, i) => i);
-    const low = (i: number) => this.counts[i] - this.errors[i];
     order.sort(
       (a, b) =>
-        low(b) - low(a) || this.counts[b] - this.counts[a] || (this.items[a] < this.items[b] ? -1 : 1),
+        key(b) - key(a) || this.counts[b] - this.counts[a] || (this.items[a] < this.items[b] ? -1 : 1),
     );
     return order
       .slice(0, n)
       .map((i) => ({ item: this.items[i], count: this.counts[i], error: this.errors[i] }));
   }
+}
 
-  /** The `n` items with the highest counts, ties broken by item for determinism. */
-  top(n = this.k): { item: string; count: number; error: number }[] {
-    const order = this.items.map((_, i) => i);
-    order.sort((a, b) => this.counts[b] - this.counts[a] || (this.items[a] < this.items[b] ? -1 : 1));
-    return order
-      .slice(0, n)
-      .map((i) => ({ item: this.items[i], count: this.counts[i], error: this.errors[i] }));
-  }
+export interface TopItem {
+  item: string;
+  count: number;
+  /** How much of `count` may come from items this counter replaced: count - error is sure. */
+  error: number;
 }
