@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-export { mulberry32 } from '../test/helpers/rng.js';
+export { mulberry32 } from '../src/birch/random.js';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 /** Everything a suite writes goes here (gitignored). */

@@ -16,7 +16,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { mulberry32 } from '../test/helpers/rng.js';
+import { mulberry32 } from '../src/birch/random.js';
 
 const SEED = 20260314;
 /** 13:00 UTC on the day of the stream; stories burst at different minutes within SPAN_MINUTES. */

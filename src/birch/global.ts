@@ -50,6 +50,7 @@
  *
  * Pure: no I/O, no clock, no global state; the forest's random numbers come from a fixed seed.
  */
+import { mulberry32 } from './random.js';
 
 export interface GroupInput {
   /** Tweets per entry (CF n), each > 0. */
@@ -1055,9 +1056,11 @@ class TopK {
   }
 }
 
-// ---------------------------------------------------------------------------------- kernels
-
-/** Dot product of row xi.. of x and row yi.. of y; four accumulators so the adds pipeline. */
+/**
+ * Dot product of row xi.. of x and row yi.. of y; four accumulators so the adds pipeline. Not
+ * the CF-tree's eight-lane dot (dot.ts): the topics' near ties follow this rounding, and
+ * switching moves the measured figures (Tweets, 269 topics: NMI .760 -> .758).
+ */
 function dot(x: Float64Array, xi: number, y: Float64Array, yi: number, d: number): number {
   let s0 = 0;
   let s1 = 0;
@@ -1073,15 +1076,4 @@ function dot(x: Float64Array, xi: number, y: Float64Array, yi: number, d: number
   }
   for (; i < d; i++) s0 += x[xi + i] * y[yi + i];
   return s0 + s1 + s2 + s3;
-}
-
-/** A small seeded generator (mulberry32): uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -2,20 +2,7 @@
  * A small seeded generator for tests: the same seed gives the same points on every machine
  * (Math.random cannot be seeded). mulberry32 for the uniforms, Box-Muller for the normals.
  */
-/**
- * mulberry32: a 32-bit state PRNG, uniform in [0, 1). Small, fast, identical in every JS engine.
- * The one copy in the repository: the benchmarks and the sample generator use it too.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../src/birch/random.js';
 
 export class Rng {
   private readonly u: () => number;

@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a 32-bit state PRNG, uniform in [0, 1). Small, fast, the same sequence in every
+ * JavaScript engine. The one copy in the repository: the global step's seeded forest, the tests,
+ * the benchmarks and the sample generator all use it.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
