@@ -96,7 +96,7 @@ export interface TreeShape {
 export class CFTree {
   readonly dim: number;
   readonly branchingFactor: number;
-  readonly minSimilarity: number | undefined;
+  private _minSimilarity: number | undefined;
   private _threshold: number;
   private thresholdSq: number;
 
@@ -163,7 +163,7 @@ export class CFTree {
       throw new RangeError(`threshold must be a positive number, got ${threshold}`);
     if (opts.minSimilarity !== undefined && !(opts.minSimilarity >= -1 && opts.minSimilarity <= 1))
       throw new RangeError(`minSimilarity must be in [-1, 1], got ${opts.minSimilarity}`);
-    this.minSimilarity = opts.minSimilarity;
+    this._minSimilarity = opts.minSimilarity;
     this.dim = dim;
     this.branchingFactor = branchingFactor;
     this._threshold = threshold;
@@ -223,6 +223,22 @@ export class CFTree {
       throw new RangeError(`threshold must be a positive number, got ${t}`);
     this._threshold = t;
     this.thresholdSq = t * t;
+  }
+
+  /** The cosine absorb test's bound, or undefined in radius mode. */
+  get minSimilarity(): number | undefined {
+    return this._minSimilarity;
+  }
+
+  /**
+   * Changes the cosine bound for future inserts. The mode itself cannot change: a tree built by
+   * radius has entries and splits of another shape than one built by angle.
+   */
+  set minSimilarity(s: number | undefined) {
+    if (this._minSimilarity === undefined || s === undefined)
+      throw new RangeError('minSimilarity can change only in cosine mode, and only to a number');
+    if (!(s >= -1 && s <= 1)) throw new RangeError(`minSimilarity must be in [-1, 1], got ${s}`);
+    this._minSimilarity = s;
   }
 
   /** Number of leaf entries (clusters). */
@@ -898,6 +914,35 @@ export class CFTree {
     if (l === undefined) return 0;
     const node = Math.floor(l / this.cap);
     return this.cosineTo(node, l - node * this.cap, x, offset);
+  }
+
+  /**
+   * Whether cluster `id` would pass the absorb test for the single point `x` (a read-only
+   * preview: the insert itself may descend to another entry). Cosine mode: cos(x, c) >= the
+   * bound. Radius mode: the merged entry's radius, (SS + |x|^2)/(n + 1) - |(LS + x)/(n + 1)|^2,
+   * within T^2.
+   */
+  wouldAbsorb(id: number, x: ArrayLike<number>): boolean {
+    const l = this.loc.get(id);
+    if (l === undefined) return false;
+    const node = Math.floor(l / this.cap);
+    const slot = l - node * this.cap;
+    if (this.minSimilarity !== undefined)
+      return this.cosineTo(node, slot, x, 0) + 1e-12 >= this.minSimilarity;
+    const m = this.mem;
+    const d = this.dim;
+    const b = this.base(node);
+    const ls = b + this.offLS + slot * d;
+    const newN = m[b + this.offN + slot] + 1;
+    let xx = 0;
+    let sq = 0;
+    for (let i = 0; i < d; i++) {
+      const v = x[i];
+      xx += v * v;
+      const c = (m[ls + i] + v) / newN;
+      sq += c * c;
+    }
+    return (m[b + this.offSS + slot] + xx) / newN - sq <= this.thresholdSq;
   }
 
   /** cos(x, c) = (x.LS / n) / (|x| |c|), from the linear sum: no centroid to build. */

@@ -2,6 +2,8 @@
  * The `birdie` command line.
  */
 import { readFileSync } from 'node:fs';
+import { envExample } from '../config.js';
+import { configFromEnvironment, serveUntilSignal } from '../server/main.js';
 import { CLUSTER_HELP, clusterCommand, UsageError } from './cluster.js';
 
 const HELP = `birdie: real-time tweet clustering with BIRCH
@@ -9,7 +11,10 @@ const HELP = `birdie: real-time tweet clustering with BIRCH
 Usage: birdie <command> [options]
 
 Commands
+  serve              run the HTTP service (configured by environment variables and .env;
+                     see .env.example), on port 8000 by default
   cluster [FILE|-]   cluster a JSONL or CSV file of tweets in one pass (see birdie cluster --help)
+  config example     print every setting with its default, in .env form
   help               this text
   version            print the version
 `;
@@ -18,6 +23,23 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
+      case 'serve': {
+        if (rest.length > 0)
+          throw new UsageError(
+            `serve takes no arguments (it reads its settings from the environment), got "${rest[0]}"`,
+          );
+        const config = configFromEnvironment();
+        if (config === undefined) return 1;
+        const code = await serveUntilSignal(config);
+        // the logs are written synchronously; handles that a library may keep open must not
+        // hold the process past its stop
+        process.exit(code);
+        return code;
+      }
+      case 'config':
+        if (rest[0] !== 'example') throw new UsageError('usage: birdie config example');
+        process.stdout.write(envExample());
+        return 0;
       case 'cluster':
         return await clusterCommand(rest);
       case undefined:

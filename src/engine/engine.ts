@@ -20,6 +20,11 @@ export interface EngineOptions {
   minSimilarity?: number;
   /** Counters in each cluster's top-terms sketch (Space-Saving). */
   termSketchSize?: number;
+  /**
+   * A cluster with no tweet for this many milliseconds of tweet time leaves the tree. 0 or
+   * undefined: never. See `apply` for when the sweep runs.
+   */
+  expiryMs?: number;
 }
 
 export interface TweetInput {
@@ -46,6 +51,11 @@ export interface Assignment {
 export interface ClusterSummary {
   id: number;
   size: number;
+  /**
+   * Mean cosine similarity of the cluster's tweets to its centroid direction: for unit vectors
+   * x_i with centroid c = LS/n, mean_i x_i.c/|c| = LS.c/(n|c|) = |c|. 1 = identical tweets.
+   */
+  cohesion: number;
   firstSeen: number;
   lastSeen: number;
   terms: { term: string; count: number }[];
@@ -67,6 +77,12 @@ export class ClusterEngine {
   private readonly sketchSize: number;
   private readonly state = new Map<number, ClusterState>();
   private _tweets = 0;
+  private _expired = 0;
+  private _expiryMs: number;
+  /** The latest tweet time applied: the engine's clock, for expiry. */
+  private _now = Number.NEGATIVE_INFINITY;
+  private nextSweep = Number.NEGATIVE_INFINITY;
+  private readonly centroid: Float64Array;
 
   constructor(opts: EngineOptions) {
     this.tree = new CFTree({
@@ -77,6 +93,28 @@ export class ClusterEngine {
     });
     this.dim = opts.dim;
     this.sketchSize = opts.termSketchSize ?? 32;
+    this._expiryMs = checkExpiry(opts.expiryMs ?? 0);
+    this.centroid = new Float64Array(opts.dim);
+  }
+
+  /** The latest tweet time applied (ms since the epoch); -Infinity before the first tweet. */
+  get now(): number {
+    return this._now;
+  }
+
+  /** Clusters removed by expiry so far. */
+  get expired(): number {
+    return this._expired;
+  }
+
+  get expiryMs(): number {
+    return this._expiryMs;
+  }
+
+  /** Changes the expiry window; the next tweet sweeps with the new one. */
+  set expiryMs(ms: number) {
+    this._expiryMs = checkExpiry(ms);
+    this.nextSweep = Number.NEGATIVE_INFINITY;
   }
 
   /** Tweets applied. */
@@ -100,6 +138,16 @@ export class ClusterEngine {
     // a NaN or infinity would poison its cluster's centroid and every ancestor's: refuse it whole
     for (let i = 0; i < this.dim; i++) {
       if (!Number.isFinite(t.vector[i])) throw new RangeError(`vector has a non-finite value at ${i}`);
+    }
+    if (!Number.isFinite(t.time)) throw new RangeError(`time must be a finite number, got ${t.time}`);
+    if (t.time > this._now) this._now = t.time;
+    // Expiry runs here, driven by the tweets' own clock and not by a timer, so that the same
+    // tweets in the same order always give the same tree (a log replay depends on it). It sweeps
+    // at most once per 1/60 of the window of tweet time: a cluster outlives its window by at
+    // most that much, and a sweep (O(clusters)) is rare even when a backlog replays fast.
+    if (this._expiryMs > 0 && this._now >= this.nextSweep) {
+      this.expireBefore(this._now - this._expiryMs);
+      this.nextSweep = this._now + this._expiryMs / 60;
     }
     const cluster = this.tree.insert(t.vector);
     const created = this.tree.lastCreated;
@@ -136,6 +184,23 @@ export class ClusterEngine {
     }
     this._tweets++;
     return { id: t.id, cluster, created, similarity };
+  }
+
+  /**
+   * Removes every cluster whose last tweet is older than `cutoff` (ms): its CF leaves the tree
+   * and its summary goes. Returns the ids removed, oldest id first.
+   */
+  expireBefore(cutoff: number): number[] {
+    const gone: number[] = [];
+    for (const [id, s] of this.state) {
+      if (s.lastSeen < cutoff) gone.push(id);
+    }
+    for (const id of gone) {
+      this.tree.remove(id);
+      this.state.delete(id);
+    }
+    this._expired += gone.length;
+    return gone;
   }
 
   /** The nearest cluster to a vector and its similarity, without changing anything. */
@@ -185,19 +250,47 @@ export class ClusterEngine {
     return out;
   }
 
+  /** The top terms of a group of clusters (a topic): their sketches merged. */
+  groupTerms(ids: readonly number[], termCount = 10): { term: string; count: number }[] {
+    const merged = new TopK(this.sketchSize);
+    let size = 0;
+    for (const id of ids) {
+      const s = this.state.get(id);
+      if (s === undefined) continue;
+      merged.merge(s.terms);
+      size += this.tree.count(id);
+    }
+    return shownTerms(merged, size, termCount);
+  }
+
   private summarise(id: number, s: ClusterState, size: number, termCount: number): ClusterSummary {
+    this.tree.centroidInto(id, this.centroid);
+    let sq = 0;
+    for (let i = 0; i < this.dim; i++) sq += this.centroid[i] * this.centroid[i];
     return {
       id,
       size,
+      cohesion: Math.min(1, Math.sqrt(sq)),
       firstSeen: s.firstSeen,
       lastSeen: s.lastSeen,
-      terms: s.terms
-        .reliable(termCount)
-        .map((t) => ({ term: t.item, count: t.count - t.error }))
-        // A big, wordy cluster churns the sketch's counters: show only terms that surely appear in
-        // a fair share of its tweets (2 of them and 5%), not whichever words arrived last.
-        .filter((t) => t.count >= Math.min(size, Math.max(2, Math.ceil(0.05 * size)))),
+      terms: shownTerms(s.terms, size, termCount),
       example: s.example,
     };
   }
+}
+
+function shownTerms(sketch: TopK, size: number, termCount: number): { term: string; count: number }[] {
+  return (
+    sketch
+      .reliable(termCount)
+      .map((t) => ({ term: t.item, count: t.count - t.error }))
+      // A big, wordy cluster churns the sketch's counters: show only terms that surely appear in
+      // a fair share of its tweets (2 of them and 5%), not whichever words arrived last.
+      .filter((t) => t.count >= Math.min(size, Math.max(2, Math.ceil(0.05 * size))))
+  );
+}
+
+function checkExpiry(ms: number): number {
+  if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`expiry must be >= 0 ms, got ${ms}`);
+  return ms;
 }

@@ -52,8 +52,12 @@ export class TextPipeline {
     this.scratch = new Float32Array(this.dim);
   }
 
-  /** Embeds (when needed) and applies one tweet; `arrival` is its time when it has none. */
-  apply(engine: ClusterEngine, t: CleanTweet, arrival: number): Assignment {
+  /**
+   * The vector and content terms of one tweet: its own embedding when it brings one, else the
+   * built-in embedder's. The vector may be a scratch buffer, valid until the next call.
+   * `update` = false leaves an online IDF's counts alone (queries).
+   */
+  embed(t: CleanTweet, update = true): { vector: Float32Array; terms: string[] } {
     const terms: string[] = [];
     let vector: Float32Array;
     if (t.vector !== undefined) {
@@ -62,13 +66,19 @@ export class TextPipeline {
     } else {
       vector = this.scratch;
       // one tokenizer pass gives both the vector and the cluster's terms
-      if (this.embedder.embedOne(t.text, vector, true, terms) === 0) {
+      if (this.embedder.embedOne(t.text, vector, update, terms) === 0) {
         // Nothing left after tokenising (only stop words or punctuation): such tweets are
         // clustered together by a fixed unit vector rather than dropped, so none is lost.
         vector.fill(0);
         vector[0] = 1;
       }
     }
+    return { vector, terms };
+  }
+
+  /** Embeds (when needed) and applies one tweet; `arrival` is its time when it has none. */
+  apply(engine: ClusterEngine, t: CleanTweet, arrival: number): Assignment {
+    const { vector, terms } = this.embed(t);
     return engine.apply({ id: t.id, text: t.text, time: t.time ?? arrival, vector, terms });
   }
 }

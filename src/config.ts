@@ -1,0 +1,398 @@
+/**
+ * Configuration: environment variables (and an optional .env file under them) -> one typed,
+ * validated object. Every option is described once, in OPTIONS; `.env.example` and the README's
+ * table are generated from it (test/config.test.ts fails when they drift).
+ *
+ * Startup collects every problem before it stops, so an operator fixes a bad deployment in one go.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const EMBEDDERS = ['tfidf'] as const;
+
+export interface Config {
+  port: number;
+  host: string;
+  stateDir: string;
+  logLevel: LogLevel;
+  apiTokens: string[];
+  adminTokens: string[];
+  embedder: (typeof EMBEDDERS)[number];
+  embeddingDim: number;
+  similarityThreshold: number;
+  /** sklearn's radius threshold; when set, clusters absorb by radius instead of by cosine */
+  birchThreshold: number | undefined;
+  branchingFactor: number;
+  batchSize: number;
+  maxBodyBytes: number;
+  maxTweetEmbeddings: number;
+  maxTweetIds: number;
+  clusterExpiryHours: number;
+  topics: number;
+  topicsIntervalSeconds: number;
+  rateLimitPerMinute: number;
+  shutdownTimeoutSeconds: number;
+  trustProxy: boolean;
+}
+
+/** Settings that `POST /config/reload` may change while the service runs. */
+export const LIVE_KEYS = [
+  'logLevel',
+  'similarityThreshold',
+  'birchThreshold',
+  'batchSize',
+  'clusterExpiryHours',
+] as const satisfies readonly (keyof Config)[];
+export type LiveKey = (typeof LIVE_KEYS)[number];
+
+interface Option<K extends keyof Config = keyof Config> {
+  env: string;
+  key: K;
+  /** the value when the variable is unset or empty; undefined = no value */
+  default: string | undefined;
+  doc: string;
+  live?: boolean;
+  secret?: boolean;
+  /** returns the value or throws an Error whose message says what is wrong */
+  parse: (raw: string) => Config[K];
+}
+
+function int(min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new Error(`must be an integer, got "${raw}"`);
+    const v = Number(raw);
+    if (v < min || v > max) throw new Error(`must be between ${min} and ${max}, got ${v}`);
+    return v;
+  };
+}
+
+function num(min: number, max: number, opts: { exclusiveMin?: boolean } = {}) {
+  return (raw: string): number => {
+    const v = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isFinite(v)) throw new Error(`must be a number, got "${raw}"`);
+    if (opts.exclusiveMin ? v <= min : v < min)
+      throw new Error(`must be ${opts.exclusiveMin ? 'greater than' : 'at least'} ${min}, got ${v}`);
+    if (v > max) throw new Error(`must be at most ${max}, got ${v}`);
+    return v;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: string): T => {
+    const v = raw.trim().toLowerCase();
+    if (!(values as readonly string[]).includes(v))
+      throw new Error(`must be one of ${values.join(', ')}, got "${raw}"`);
+    return v as T;
+  };
+}
+
+/** A token shorter than this is refused: a guessable token is worse than an honest open service. */
+export const MIN_TOKEN_LENGTH = 16;
+
+function tokens(raw: string): string[] {
+  const list = raw
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  for (const t of list) {
+    // never echo the token itself: error messages end up in logs
+    if (t.length < MIN_TOKEN_LENGTH)
+      throw new Error(`every token must have at least ${MIN_TOKEN_LENGTH} characters (one has ${t.length})`);
+  }
+  return list;
+}
+
+function bool(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new Error(`must be true or false, got "${raw}"`);
+}
+
+export const OPTIONS: readonly Option[] = [
+  { env: 'PORT', key: 'port', default: '8000', doc: 'TCP port of the HTTP API', parse: int(0, 65535) },
+  { env: 'HOST', key: 'host', default: '0.0.0.0', doc: 'Address to listen on', parse: (s) => s.trim() },
+  {
+    env: 'STATE_DIR',
+    key: 'stateDir',
+    default: './data',
+    doc: 'Directory for local state (created when missing; must be writable)',
+    parse: (s) => s.trim(),
+  },
+  {
+    env: 'LOG_LEVEL',
+    key: 'logLevel',
+    default: 'info',
+    doc: `Log level: ${LOG_LEVELS.join(', ')}; tweet texts are logged only at debug and below`,
+    live: true,
+    parse: oneOf(LOG_LEVELS),
+  },
+  {
+    env: 'API_TOKENS',
+    key: 'apiTokens',
+    default: '',
+    doc: `Comma-separated bearer tokens for ingest and read endpoints (at least ${MIN_TOKEN_LENGTH} characters each). None: the API is open (a warning is logged)`,
+    secret: true,
+    parse: tokens,
+  },
+  {
+    env: 'ADMIN_TOKENS',
+    key: 'adminTokens',
+    default: '',
+    doc: 'Comma-separated bearer tokens for config, backup, restore and debug endpoints (they may also ingest and read)',
+    secret: true,
+    parse: tokens,
+  },
+  {
+    env: 'EMBEDDER',
+    key: 'embedder',
+    default: 'tfidf',
+    doc: 'Tweet embedder: tfidf (built in, hashed TF-IDF; no download, no service)',
+    parse: oneOf(EMBEDDERS),
+  },
+  {
+    env: 'EMBEDDING_DIM',
+    key: 'embeddingDim',
+    default: '1024',
+    doc: 'Dimension of the built-in embedder; tweets that bring an `embedding` must have this many values',
+    parse: int(8, 65536),
+  },
+  {
+    env: 'SIMILARITY_THRESHOLD',
+    key: 'similarityThreshold',
+    default: '0.25',
+    doc: "A tweet joins its nearest cluster when its cosine similarity with the cluster's centroid is at least this; else it starts a new cluster",
+    live: true,
+    parse: num(0, 1),
+  },
+  {
+    env: 'BIRCH_THRESHOLD',
+    key: 'birchThreshold',
+    default: undefined,
+    doc: "scikit-learn's radius threshold instead of SIMILARITY_THRESHOLD: a tweet joins when the merged cluster's radius stays within it (unit vectors: cos >= 1 - 2T^2 for a pair). Unset: cosine mode",
+    live: true,
+    parse: num(0, 2, { exclusiveMin: true }),
+  },
+  {
+    env: 'BIRCH_BRANCHING_FACTOR',
+    key: 'branchingFactor',
+    default: '50',
+    doc: 'Entries per CF-tree node',
+    parse: int(2, 1000),
+  },
+  {
+    env: 'BATCH_SIZE',
+    key: 'batchSize',
+    default: '500',
+    doc: 'Most tweets accepted in one POST /tweets',
+    live: true,
+    parse: int(1, 100_000),
+  },
+  {
+    env: 'MAX_BODY_BYTES',
+    key: 'maxBodyBytes',
+    default: '10485760',
+    doc: 'Largest request body in bytes (larger: 413)',
+    parse: int(1024, 1 << 30),
+  },
+  {
+    env: 'MAX_TWEET_EMBEDDINGS',
+    key: 'maxTweetEmbeddings',
+    default: '10000',
+    doc: 'Tweets (text, vector, cluster) held in memory for GET /tweets/:id; the oldest go first',
+    parse: int(0, 10_000_000),
+  },
+  {
+    env: 'MAX_TWEET_IDS',
+    key: 'maxTweetIds',
+    default: '1000000',
+    doc: 'Tweet ids remembered to answer a repeated id with its first cluster (about 100 bytes each); the oldest go first',
+    parse: int(0, 100_000_000),
+  },
+  {
+    env: 'CLUSTER_EXPIRY_HOURS',
+    key: 'clusterExpiryHours',
+    default: '24',
+    doc: "A cluster with no tweet for this long leaves the tree, by the tweets' own time (created_at, else arrival). 0: never",
+    live: true,
+    parse: num(0, 1e6),
+  },
+  {
+    env: 'TOPICS',
+    key: 'topics',
+    default: '0',
+    doc: 'Group the clusters into this many topics (BIRCH global step, run in the background) for GET /topics. 0: off',
+    parse: int(0, 100_000),
+  },
+  {
+    env: 'TOPICS_INTERVAL_SECONDS',
+    key: 'topicsIntervalSeconds',
+    default: '60',
+    doc: 'How often the topic step runs when tweets have arrived since the last run',
+    parse: int(1, 86_400),
+  },
+  {
+    env: 'RATE_LIMIT_PER_MINUTE',
+    key: 'rateLimitPerMinute',
+    default: '0',
+    doc: 'Requests per minute per token (per address without one); over it: 429. 0: no limit. Probes are never limited',
+    parse: int(0, 1e9),
+  },
+  {
+    env: 'SHUTDOWN_TIMEOUT_SECONDS',
+    key: 'shutdownTimeoutSeconds',
+    default: '10',
+    doc: 'On SIGTERM/SIGINT, how long requests in flight may take before the process exits anyway',
+    parse: int(1, 600),
+  },
+  {
+    env: 'TRUST_PROXY',
+    key: 'trustProxy',
+    default: 'false',
+    doc: 'Trust X-Forwarded-* headers (behind a load balancer), for client addresses in logs and rate limits',
+    parse: bool,
+  },
+];
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** The environment with a .env file under it (real environment variables win). */
+export function environment(env: Env = process.env, file = env.ENV_FILE ?? '.env'): Env {
+  if (!existsSync(file)) {
+    if (env.ENV_FILE !== undefined) throw new ConfigError([`ENV_FILE: no such file "${file}"`]);
+    return { ...env };
+  }
+  let parsed: Record<string, string>;
+  try {
+    parsed = parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch (err) {
+    throw new ConfigError([`${file}: ${(err as Error).message}`]);
+  }
+  return { ...parsed, ...env };
+}
+
+/** Parses every option; throws one ConfigError listing every problem. */
+export function loadConfig(env: Env): Config {
+  const out: Partial<Record<keyof Config, unknown>> = {};
+  const problems: string[] = [];
+  for (const o of OPTIONS) {
+    const raw = env[o.env];
+    const value = raw === undefined || raw.trim() === '' ? o.default : raw;
+    if (value === undefined) {
+      out[o.key] = undefined;
+      continue;
+    }
+    try {
+      out[o.key] = o.parse(value);
+    } catch (err) {
+      problems.push(`${o.env} ${(err as Error).message}`);
+    }
+  }
+  const simSet = env.SIMILARITY_THRESHOLD !== undefined && env.SIMILARITY_THRESHOLD.trim() !== '';
+  if (simSet && out.birchThreshold !== undefined)
+    problems.push('SIMILARITY_THRESHOLD and BIRCH_THRESHOLD are both set: set one (cosine or radius mode)');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as Config;
+}
+
+/** Changes to live settings, as answered and accepted by the API (snake_case keys). */
+export const LIVE_NAMES: Record<LiveKey, string> = {
+  logLevel: 'log_level',
+  similarityThreshold: 'similarity_threshold',
+  birchThreshold: 'birch_threshold',
+  batchSize: 'batch_size',
+  clusterExpiryHours: 'cluster_expiry_hours',
+};
+
+/**
+ * Validates a change to live settings against the running config. Values may be given as JSON
+ * numbers or strings (as in the environment). Returns the new config or throws ConfigError.
+ * `birch_threshold` can be changed only when the service runs in radius mode, and
+ * `similarity_threshold` only in cosine mode: the tree's shape depends on the mode.
+ */
+export function applyLiveChange(current: Config, change: Record<string, unknown>): Config {
+  const problems: string[] = [];
+  const next: Config = { ...current };
+  const byName = new Map(LIVE_KEYS.map((k) => [LIVE_NAMES[k], k]));
+  for (const [name, raw] of Object.entries(change)) {
+    const key = byName.get(name);
+    if (key === undefined) {
+      problems.push(`${name} is not a live setting (live: ${[...byName.keys()].join(', ')})`);
+      continue;
+    }
+    if (typeof raw !== 'string' && typeof raw !== 'number') {
+      problems.push(`${name} must be a number or a string`);
+      continue;
+    }
+    const o = OPTIONS.find((x) => x.key === key) as Option;
+    try {
+      (next as unknown as Record<string, unknown>)[key] = o.parse(String(raw));
+    } catch (err) {
+      problems.push(`${name} ${(err as Error).message}`);
+    }
+  }
+  if ('birch_threshold' in change && current.birchThreshold === undefined)
+    problems.push('birch_threshold can only change in radius mode (start with BIRCH_THRESHOLD set)');
+  if ('similarity_threshold' in change && current.birchThreshold !== undefined)
+    problems.push('similarity_threshold has no effect in radius mode (BIRCH_THRESHOLD is set)');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return next;
+}
+
+/** The live settings and other non-secret values, as the API shows them. */
+export function publicConfig(c: Config): Record<string, unknown> {
+  return {
+    mode: c.birchThreshold === undefined ? 'cosine' : 'radius',
+    log_level: c.logLevel,
+    similarity_threshold: c.similarityThreshold,
+    birch_threshold: c.birchThreshold ?? null,
+    batch_size: c.batchSize,
+    cluster_expiry_hours: c.clusterExpiryHours,
+    branching_factor: c.branchingFactor,
+    embedder: c.embedder,
+    embedding_dim: c.embeddingDim,
+    max_body_bytes: c.maxBodyBytes,
+    max_tweet_embeddings: c.maxTweetEmbeddings,
+    max_tweet_ids: c.maxTweetIds,
+    topics: c.topics,
+    topics_interval_seconds: c.topicsIntervalSeconds,
+    rate_limit_per_minute: c.rateLimitPerMinute,
+    auth: { api_tokens: c.apiTokens.length, admin_tokens: c.adminTokens.length },
+  };
+}
+
+/** The text of `.env.example`: every option, its default and what it does. */
+export function envExample(): string {
+  const lines = [
+    '# birdie configuration: copy to .env (real environment variables win over this file).',
+    '# Generated from src/config.ts (`birdie config example`); every value shown is the default.',
+    '',
+  ];
+  for (const o of OPTIONS) {
+    lines.push(`# ${o.doc}${o.live ? ' [live: POST /config/reload]' : ''}`);
+    lines.push(`${o.default === undefined ? '# ' : ''}${o.env}=${o.default ?? ''}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/** The README's configuration table. */
+export function configTable(): string {
+  const rows = ['| variable | default | live | meaning |', '|---|---|---|---|'];
+  for (const o of OPTIONS) {
+    const d = o.default === undefined || o.default === '' ? '(unset)' : `\`${o.default}\``;
+    rows.push(`| \`${o.env}\` | ${d} | ${o.live ? 'yes' : ''} | ${o.doc.replaceAll('|', '\\|')} |`);
+  }
+  return rows.join('\n');
+}

@@ -1,0 +1,443 @@
+/**
+ * The flow of tweets through birdie in one place: validate, embed, apply to the engine, remember,
+ * answer. The HTTP server drives it (and, with the durability issue, log replay); it answers in
+ * the API's shapes (src/pipeline/schema.ts) so that no caller re-implements any step.
+ *
+ * One writer: every call runs to completion on the event loop, so tweets are applied in the
+ * order they arrive and the engine's state is a function of that order.
+ */
+import { randomUUID } from 'node:crypto';
+import { Compile } from 'typebox/compile';
+import { ClusterEngine, type ClusterSummary } from '../engine/engine.js';
+import { denseVector, TweetMemory } from '../engine/tweets.js';
+import { BirdieError, type ErrorCode } from '../errors.js';
+import { type Assigned, MAX_ID_LENGTH, type PredictIn, type Rejected, TweetIn } from './schema.js';
+import { TextPipeline } from './text.js';
+import { type CleanTweet, parseTime, parseVector } from './tweet.js';
+
+export interface ServiceOptions {
+  embeddingDim: number;
+  similarityThreshold: number;
+  /** sklearn's radius threshold; when set, radius mode instead of cosine mode */
+  birchThreshold: number | undefined;
+  branchingFactor: number;
+  maxTweetEmbeddings: number;
+  maxTweetIds: number;
+  clusterExpiryHours: number;
+  /** topics the global step makes (0: none) */
+  topics: number;
+  /** ms since the epoch; injected so tests control time */
+  clock?: () => number;
+  observer?: Observer;
+}
+
+/** Hooks for metrics: the pipeline knows nothing of Prometheus. */
+export interface Observer {
+  embedded?(seconds: number, tweets: number): void;
+  batch?(size: number): void;
+  applied?(tweets: number): void;
+  rejected?(code: ErrorCode): void;
+  duplicate?(): void;
+}
+
+export interface IngestResult {
+  accepted: number;
+  rejected: number;
+  duplicates: number;
+  results: (Assigned | Rejected)[];
+}
+
+export interface TopicsView {
+  computed_at: string | null;
+  clusters: number;
+  topics: { topic: number; size: number; clusters: number[]; terms: { term: string; count: number }[] }[];
+}
+
+export type ClusterSort = 'size' | 'last_seen';
+
+const checkTweetShape = Compile(TweetIn);
+
+/** Seconds of history behind the ingest rate in /stats. */
+const RATE_WINDOW = 60;
+
+export class Service {
+  readonly engine: ClusterEngine;
+  readonly text: TextPipeline;
+  readonly memory: TweetMemory;
+  readonly dim: number;
+  readonly startedAt: number;
+  private readonly clock: () => number;
+  private readonly observer: Observer;
+  private readonly topicCount: number;
+  private topicsView: TopicsView = { computed_at: null, clusters: 0, topics: [] };
+  private topicsOf = new Map<number, number>();
+  private topicsStale = true;
+  private _duplicates = 0;
+  private _rejected = 0;
+  /** tweets applied per second over the last RATE_WINDOW seconds, a ring indexed by second */
+  private readonly rate = new Float64Array(RATE_WINDOW);
+  private rateSecond = 0;
+
+  constructor(opts: ServiceOptions) {
+    this.clock = opts.clock ?? Date.now;
+    this.observer = opts.observer ?? {};
+    this.text = new TextPipeline({ dim: opts.embeddingDim });
+    this.dim = this.text.dim;
+    const radius = opts.birchThreshold !== undefined;
+    this.engine = new ClusterEngine({
+      dim: this.dim,
+      // in cosine mode the tree still wants a radius; it only bounds nothing there
+      threshold: opts.birchThreshold ?? 1,
+      minSimilarity: radius ? undefined : opts.similarityThreshold,
+      branchingFactor: opts.branchingFactor,
+      expiryMs: opts.clusterExpiryHours * 3_600_000,
+    });
+    this.memory = new TweetMemory({ maxIds: opts.maxTweetIds, maxHeld: opts.maxTweetEmbeddings });
+    this.topicCount = opts.topics;
+    this.startedAt = this.clock();
+    this.rateSecond = Math.floor(this.startedAt / 1000);
+  }
+
+  get duplicates(): number {
+    return this._duplicates;
+  }
+
+  get rejectedCount(): number {
+    return this._rejected;
+  }
+
+  /** Changes the live clustering settings (validated by the caller's config). */
+  setLive(s: {
+    similarityThreshold: number;
+    birchThreshold: number | undefined;
+    clusterExpiryHours: number;
+  }): void {
+    const tree = this.engine.tree;
+    if (tree.minSimilarity !== undefined) tree.minSimilarity = s.similarityThreshold;
+    else if (s.birchThreshold !== undefined) tree.threshold = s.birchThreshold;
+    this.engine.expiryMs = s.clusterExpiryHours * 3_600_000;
+  }
+
+  /**
+   * Validates, embeds and applies each tweet in order. A bad item gets its own error and does
+   * not stop the others; a repeated id gets its first answer and changes nothing.
+   */
+  ingest(items: readonly unknown[]): IngestResult {
+    const results: (Assigned | Rejected)[] = new Array(items.length);
+    let accepted = 0;
+    let rejected = 0;
+    let duplicates = 0;
+    let embedSeconds = 0;
+    let embedded = 0;
+    const arrival = this.clock();
+    this.observer.batch?.(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const checked = this.check(items[i], i);
+      if ('error' in checked) {
+        results[i] = checked;
+        rejected++;
+        this.observer.rejected?.(checked.error.code as ErrorCode);
+        continue;
+      }
+      const { tweet, user, lang } = checked;
+      const seen = this.memory.seen(tweet.id);
+      if (seen !== undefined) {
+        results[i] = {
+          id: tweet.id,
+          cluster_id: seen.cluster,
+          new_cluster: false,
+          similarity: seen.similarity,
+          duplicate: true,
+        };
+        duplicates++;
+        this.observer.duplicate?.();
+        continue;
+      }
+      const t0 = performance.now();
+      const { vector, terms } = this.text.embed(tweet);
+      if (tweet.vector === undefined) {
+        embedSeconds += performance.now() - t0;
+        embedded++;
+      }
+      const time = tweet.time ?? arrival;
+      const a = this.engine.apply({ id: tweet.id, text: tweet.text, time, vector, terms });
+      this.memory.remember(
+        { id: tweet.id, cluster: a.cluster, similarity: a.similarity, time, text: tweet.text, user, lang },
+        vector,
+      );
+      results[i] = {
+        id: tweet.id,
+        cluster_id: a.cluster,
+        new_cluster: a.created,
+        similarity: a.similarity,
+        duplicate: false,
+      };
+      accepted++;
+    }
+    if (embedded > 0) this.observer.embedded?.(embedSeconds / 1000, embedded);
+    if (accepted > 0) {
+      this.observer.applied?.(accepted);
+      this.countRate(arrival, accepted);
+      this.topicsStale = true;
+    }
+    this._duplicates += duplicates;
+    this._rejected += rejected;
+    return { accepted, rejected, duplicates, results };
+  }
+
+  /** The nearest cluster for a text or a vector; changes nothing (not even IDF counts). */
+  predict(q: PredictIn): { cluster_id: number | null; similarity: number | null; would_join: boolean } {
+    if ((q.text === undefined) === (q.embedding === undefined))
+      throw new BirdieError('BRD_ERR_VALIDATION', 'give either text or embedding');
+    let vector: Float32Array;
+    if (q.embedding !== undefined) {
+      const v = this.vectorOf(q.embedding);
+      if (typeof v === 'string')
+        throw new BirdieError(
+          v.startsWith('embedding has') ? 'BRD_ERR_EMBEDDING_DIMENSION' : 'BRD_ERR_VALIDATION',
+          v,
+        );
+      vector = v;
+    } else {
+      const clean: CleanTweet = { id: '', text: q.text ?? '', time: undefined, vector: undefined };
+      vector = this.text.embed(clean, false).vector;
+    }
+    const p = this.engine.predict(vector);
+    if (p === undefined) return { cluster_id: null, similarity: null, would_join: false };
+    return {
+      cluster_id: p.cluster,
+      similarity: p.similarity,
+      would_join: this.engine.tree.wouldAbsorb(p.cluster, vector),
+    };
+  }
+
+  /** A page of clusters, largest or most recently active first (ties: older id first). */
+  listClusters(sort: ClusterSort, offset: number, limit: number) {
+    const all = [...this.engine.clusters(0)];
+    if (sort === 'size') all.sort((a, b) => b.size - a.size || a.id - b.id);
+    else all.sort((a, b) => b.lastSeen - a.lastSeen || a.id - b.id);
+    const page = all
+      .slice(offset, offset + limit)
+      .map((c) => this.clusterView(this.engine.cluster(c.id) ?? c));
+    return { total: all.length, offset, limit, sort, clusters: page };
+  }
+
+  cluster(id: number) {
+    const c = this.engine.cluster(id, 20);
+    if (c === undefined) throw new BirdieError('BRD_ERR_CLUSTER_NOT_FOUND', `no cluster ${id}`);
+    return this.clusterView(c);
+  }
+
+  tweet(id: string, withEmbedding: boolean) {
+    const t = this.memory.get(id);
+    if (t === undefined)
+      throw new BirdieError(
+        'BRD_ERR_TWEET_NOT_FOUND',
+        `tweet ${JSON.stringify(id.slice(0, MAX_ID_LENGTH))} is not held in memory (the last ${this.memory.maxHeld} are)`,
+      );
+    return {
+      id: t.id,
+      cluster_id: t.cluster,
+      cluster_active: this.engine.tree.has(t.cluster),
+      similarity: t.similarity,
+      time: new Date(t.time).toISOString(),
+      text: t.text,
+      ...(t.user !== undefined ? { user: t.user } : {}),
+      ...(t.lang !== undefined ? { lang: t.lang } : {}),
+      ...(withEmbedding ? { embedding: Array.from(denseVector(t.vector)) } : {}),
+    };
+  }
+
+  get topicsEnabled(): boolean {
+    return this.topicCount > 0;
+  }
+
+  /** The last topic step's result (the step runs in the background: `refreshTopics`). */
+  topics(): TopicsView {
+    if (!this.topicsEnabled) throw new BirdieError('BRD_ERR_TOPICS_DISABLED');
+    return this.topicsView;
+  }
+
+  /** Runs the global step when tweets arrived since its last run. Returns whether it ran. */
+  refreshTopics(): boolean {
+    if (!this.topicsEnabled || !this.topicsStale) return false;
+    this.topicsStale = false;
+    const count = this.engine.clusterCount;
+    if (count === 0) {
+      this.topicsOf = new Map();
+      this.topicsView = { computed_at: new Date(this.clock()).toISOString(), clusters: 0, topics: [] };
+      return true;
+    }
+    const of = this.engine.topics({ nClusters: Math.min(this.topicCount, count) });
+    const members = new Map<number, { id: number; size: number }[]>();
+    for (const [id, topic] of of) {
+      let list = members.get(topic);
+      if (list === undefined) {
+        list = [];
+        members.set(topic, list);
+      }
+      list.push({ id, size: this.engine.tree.count(id) });
+    }
+    const topics = [...members.entries()].map(([topic, list]) => {
+      list.sort((a, b) => b.size - a.size || a.id - b.id);
+      const ids = list.map((c) => c.id);
+      return {
+        topic,
+        size: list.reduce((s, c) => s + c.size, 0),
+        clusters: ids,
+        terms: this.engine.groupTerms(ids),
+      };
+    });
+    topics.sort((a, b) => b.size - a.size || a.topic - b.topic);
+    this.topicsOf = of;
+    this.topicsView = { computed_at: new Date(this.clock()).toISOString(), clusters: count, topics };
+    return true;
+  }
+
+  /** Tweets applied per second, averaged over the last minute (or the uptime when shorter). */
+  ingestRate(): number {
+    const now = this.clock();
+    this.advanceRate(Math.floor(now / 1000));
+    let sum = 0;
+    for (let i = 0; i < RATE_WINDOW; i++) sum += this.rate[i];
+    const span = Math.min(RATE_WINDOW, Math.max(1, (now - this.startedAt) / 1000));
+    return sum / span;
+  }
+
+  /** How the clusters are distributed, with warnings when the threshold looks wrong. */
+  clusteringStats() {
+    let clusters = 0;
+    let singletons = 0;
+    let largest = 0;
+    let points = 0;
+    for (const [, n] of this.engine.tree.sizes()) {
+      clusters++;
+      points += n;
+      if (n === 1) singletons++;
+      if (n > largest) largest = n;
+    }
+    const warnings: string[] = [];
+    const singletonFraction = clusters > 0 ? singletons / clusters : 0;
+    const largestFraction = points > 0 ? largest / points : 0;
+    // only once there is enough data for the shares to mean something
+    if (points >= 100 && singletonFraction > 0.8)
+      warnings.push(
+        `${Math.round(singletonFraction * 100)}% of clusters are single tweets: the threshold may be too strict (lower SIMILARITY_THRESHOLD, or raise BIRCH_THRESHOLD)`,
+      );
+    if (points >= 100 && largestFraction > 0.5)
+      warnings.push(
+        `one cluster holds ${Math.round(largestFraction * 100)}% of tweets: the threshold may be too loose (raise SIMILARITY_THRESHOLD, or lower BIRCH_THRESHOLD)`,
+      );
+    return {
+      clusters,
+      tweets_in_clusters: points,
+      singletons,
+      singleton_fraction: singletonFraction,
+      largest_cluster_size: largest,
+      largest_cluster_fraction: largestFraction,
+      mean_cluster_size: clusters > 0 ? points / clusters : 0,
+      expired_clusters: this.engine.expired,
+      duplicates: this._duplicates,
+      rejected: this._rejected,
+      warnings,
+    };
+  }
+
+  private clusterView(c: ClusterSummary) {
+    const topic = this.topicsOf.get(c.id);
+    return {
+      id: c.id,
+      size: c.size,
+      first_seen: new Date(c.firstSeen).toISOString(),
+      last_seen: new Date(c.lastSeen).toISOString(),
+      cohesion: c.cohesion,
+      terms: c.terms,
+      example: c.example ?? null,
+      ...(topic !== undefined ? { topic } : {}),
+    };
+  }
+
+  private check(
+    item: unknown,
+    index: number,
+  ): { tweet: CleanTweet; user?: string; lang?: string } | Rejected {
+    const idOf = (x: unknown): string | undefined => {
+      const id = (x as { id?: unknown } | null)?.id;
+      if (typeof id === 'string' && id !== '' && id.length <= MAX_ID_LENGTH) return id;
+      if (typeof id === 'number' && Number.isInteger(id)) return String(id);
+      return undefined;
+    };
+    const reject = (code: ErrorCode, message: string): Rejected => {
+      const id = idOf(item);
+      return { index, ...(id !== undefined ? { id } : {}), error: { code, message } };
+    };
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      return reject('BRD_ERR_INVALID_TWEET', 'a tweet must be a JSON object');
+    if (!checkTweetShape.Check(item)) {
+      const first = firstError(item);
+      return reject('BRD_ERR_INVALID_TWEET', first);
+    }
+    const t = item as TweetIn;
+    let vector: Float32Array | undefined;
+    if (t.embedding !== undefined) {
+      const v = this.vectorOf(t.embedding);
+      if (typeof v === 'string')
+        return reject(
+          v.startsWith('embedding has') ? 'BRD_ERR_EMBEDDING_DIMENSION' : 'BRD_ERR_INVALID_TWEET',
+          v,
+        );
+      vector = v;
+    } else if (t.text.trim() === '') {
+      return reject('BRD_ERR_INVALID_TWEET', 'text is empty (and no embedding is given)');
+    }
+    let time: number | undefined;
+    if (t.created_at !== undefined) {
+      time = parseTime(t.created_at);
+      if (time === undefined) return reject('BRD_ERR_INVALID_TWEET', 'created_at is not a date');
+    }
+    const id = idOf(t) ?? randomUUID();
+    return {
+      tweet: { id, text: t.text, time, vector },
+      user: t.user === undefined ? undefined : String(t.user),
+      lang: t.lang,
+    };
+  }
+
+  private vectorOf(values: unknown): Float32Array | string {
+    if (Array.isArray(values) && values.length !== this.dim)
+      return `embedding has dimension ${values.length}, expected ${this.dim}`;
+    return parseVector(values, 'embedding', this.dim);
+  }
+
+  private countRate(now: number, n: number): void {
+    const sec = Math.floor(now / 1000);
+    this.advanceRate(sec);
+    this.rate[sec % RATE_WINDOW] += n;
+  }
+
+  /** Zeroes the ring's seconds between the last one counted and `sec`. */
+  private advanceRate(sec: number): void {
+    if (sec <= this.rateSecond) return;
+    const steps = Math.min(RATE_WINDOW, sec - this.rateSecond);
+    for (let k = 1; k <= steps; k++) this.rate[(this.rateSecond + k) % RATE_WINDOW] = 0;
+    this.rateSecond = sec;
+  }
+}
+
+/** The first schema error of an item, as "<field> <problem>". */
+function firstError(item: unknown): string {
+  for (const e of checkTweetShape.Errors(item)) {
+    // anyOf branches report each failure and then the anyOf itself: the summary reads best
+    if (e.keyword === 'anyOf' || e.schemaPath.includes('anyOf/') === false) {
+      const field = e.instancePath === '' ? 'tweet' : e.instancePath.slice(1).replaceAll('/', '.');
+      const message =
+        e.keyword === 'anyOf'
+          ? 'has the wrong type'
+          : e.keyword === 'required'
+            ? `needs ${String((e.params as { requiredProperties?: string[] }).requiredProperties?.join(', ') ?? 'more fields')}`
+            : e.message;
+      return `${field} ${message}`;
+    }
+  }
+  return 'tweet is not valid';
+}

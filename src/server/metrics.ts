@@ -1,0 +1,117 @@
+/**
+ * Prometheus metrics, one registry per app (tests run several apps in one process). The seed's
+ * names stay (birch_tweets_processed_total, birch_clusters_active,
+ * birch_api_request_duration_seconds, birch_api_errors_total); gauges that describe the tree
+ * are read at scrape time in collect(), not on a timer.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Observer, Service } from '../pipeline/service.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly errors: Counter<'code'>;
+  readonly tweetsProcessed: Counter;
+  readonly tweetsRejected: Counter<'code'>;
+  readonly tweetsDuplicate: Counter;
+  readonly embedDuration: Histogram;
+  readonly embeddedTweets: Counter;
+  readonly batchSize: Histogram;
+  /** the service whose state the gauges describe; set once it exists */
+  service: Service | undefined;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requestDuration = new Histogram({
+      name: 'birch_api_request_duration_seconds',
+      help: 'HTTP request duration by method, route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'birch_api_errors_total',
+      help: 'Error answers by error code (BRD_ERR_*)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.tweetsProcessed = new Counter({
+      name: 'birch_tweets_processed_total',
+      help: 'Tweets applied to the clustering engine',
+      registers,
+    });
+    this.tweetsRejected = new Counter({
+      name: 'birch_tweets_rejected_total',
+      help: 'Tweets refused, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.tweetsDuplicate = new Counter({
+      name: 'birch_tweets_duplicate_total',
+      help: 'Tweets whose id was seen before (answered with the first cluster, not applied)',
+      registers,
+    });
+    this.embedDuration = new Histogram({
+      name: 'birch_embedding_duration_seconds',
+      help: 'Time spent embedding the tweets of one request',
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers,
+    });
+    this.embeddedTweets = new Counter({
+      name: 'birch_embedded_tweets_total',
+      help: 'Tweets embedded (tweets with their own embedding are not)',
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: 'birch_ingest_batch_size',
+      help: 'Tweets per POST /tweets',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 5000],
+      registers,
+    });
+    const self = this;
+    const gauge = (name: string, help: string, read: (s: Service) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          if (self.service !== undefined) this.set(read(self.service));
+        },
+      });
+    gauge('birch_clusters_active', 'Clusters in the CF-tree', (s) => s.engine.clusterCount);
+    gauge('birch_tree_height', 'Height of the CF-tree', (s) => s.engine.tree.height);
+    gauge('birch_tree_nodes', 'Nodes of the CF-tree', (s) => s.engine.shape().nodes);
+    gauge('birch_tree_memory_bytes', 'Bytes of the CF-tree arrays in use', (s) => s.engine.tree.memoryBytes);
+    gauge('birch_tweets_held', 'Tweets held in memory for GET /tweets/:id', (s) => s.memory.heldCount);
+    gauge(
+      'birch_tweet_ids_remembered',
+      'Tweet ids remembered for duplicate detection',
+      (s) => s.memory.idCount,
+    );
+    new Counter({
+      name: 'birch_clusters_expired_total',
+      help: 'Clusters removed by expiry (CLUSTER_EXPIRY_HOURS)',
+      registers,
+      collect() {
+        if (self.service === undefined) return;
+        this.reset();
+        this.inc(self.service.engine.expired);
+      },
+    });
+  }
+
+  /** The pipeline's hooks, feeding these metrics. */
+  observer(): Observer {
+    return {
+      embedded: (seconds, tweets) => {
+        this.embedDuration.observe(seconds);
+        this.embeddedTweets.inc(tweets);
+      },
+      batch: (size) => this.batchSize.observe(size),
+      applied: (n) => this.tweetsProcessed.inc(n),
+      rejected: (code) => this.tweetsRejected.inc({ code }),
+      duplicate: () => this.tweetsDuplicate.inc(),
+    };
+  }
+}
