@@ -18,7 +18,6 @@ export const ERRORS = {
   BRD_ERR_CLUSTER_NOT_FOUND: { status: 404, message: 'No such cluster' },
   BRD_ERR_TWEET_NOT_FOUND: { status: 404, message: 'No such tweet in memory' },
   BRD_ERR_TOPICS_DISABLED: { status: 404, message: 'No topic step is configured (set TOPICS)' },
-  BRD_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   BRD_ERR_BUSY: { status: 409, message: 'Another operation of this kind is running' },
   BRD_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   BRD_ERR_BATCH_TOO_LARGE: { status: 413, message: 'The batch holds more tweets than allowed' },
@@ -48,4 +47,11 @@ export class BirdieError extends Error {
   toJSON(): { code: ErrorCode; message: string } {
     return { code: this.code, message: this.message };
   }
+}
+
+/** The README's table of error codes (test/server/errors.test.ts keeps them in step). */
+export function errorTable(): string {
+  const rows = ['| code | HTTP status | meaning |', '|---|---|---|'];
+  for (const [code, e] of Object.entries(ERRORS)) rows.push(`| \`${code}\` | ${e.status} | ${e.message} |`);
+  return rows.join('\n');
 }

@@ -4,6 +4,7 @@
  * document at /docs, so the three cannot disagree.
  */
 import Type, { type Static } from 'typebox';
+import { ERRORS, type ErrorCode } from '../errors.js';
 import { MAX_TEXT_LENGTH } from './tweet.js';
 
 /** Longest tweet id, user and language accepted, in characters. */
@@ -11,10 +12,14 @@ export const MAX_ID_LENGTH = 256;
 /** Most values in a tweet's own embedding. */
 export const MAX_EMBEDDING_LENGTH = 65_536;
 
-export const ErrorBody = Type.Object(
-  { code: Type.String({ pattern: '^BRD_ERR_[A-Z_]+$' }), message: Type.String() },
-  { $id: 'ErrorBody' },
-);
+export const ErrorBody = Type.Object({
+  code: Type.Unsafe<ErrorCode>({
+    type: 'string',
+    enum: Object.keys(ERRORS),
+    description: 'A stable code from the catalog (src/errors.ts)',
+  }),
+  message: Type.String({ description: 'For people; may say more than the code' }),
+});
 
 export const ErrorResponse = Type.Object({ error: ErrorBody }, { description: 'Every error answer' });
 

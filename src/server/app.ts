@@ -94,6 +94,9 @@ export async function buildApp(
     },
   });
 
+  // JSON only: a text/plain body would otherwise arrive as a string and be refused as a shape
+  // error, when the client's mistake is the media type
+  app.removeContentTypeParser('text/plain');
   registerErrorHandlers(app, ctx);
   const tokens = new TokenChecker(config.apiTokens, config.adminTokens);
   registerAuth(app, ctx, tokens);

@@ -41,11 +41,15 @@ export async function adminRoutes(app: FastifyInstance, ctx: Context): Promise<v
     '/config/reload',
     {
       config: { access: 'admin' },
+      // no body at all means the same as {}: re-read the environment
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
       schema: {
         summary: 'Change live settings without a restart',
-        description: `With a JSON body, sets the settings it names (${LIVE_KEYS.map((k) => LIVE_NAMES[k]).join(', ')}). With no body, re-reads them from the environment and the .env file. Every value is validated first: one bad value changes nothing.`,
+        description: `With a JSON body, sets the settings it names (${LIVE_KEYS.map((k) => LIVE_NAMES[k]).join(', ')}). With no body (or an empty object), re-reads them from the environment and the .env file. Every value is validated first: one bad value changes nothing.`,
         tags: ['admin'],
-        body: Type.Optional(ConfigChange),
+        body: ConfigChange,
         response: {
           200: Type.Object({ config: ConfigOut, changed: Type.Array(Type.String()) }),
           '4XX': ErrorResponse,
@@ -56,7 +60,8 @@ export async function adminRoutes(app: FastifyInstance, ctx: Context): Promise<v
     async (req) => {
       let next: Config;
       try {
-        if (req.body === undefined || req.body === null) {
+        const body = req.body as Record<string, unknown>;
+        if (Object.keys(body).length === 0) {
           const fresh = loadConfig(ctx.readEnv());
           const change: Record<string, unknown> = {};
           for (const k of LIVE_KEYS) {
@@ -70,7 +75,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: Context): Promise<v
           }
           next = applyLiveChange(ctx.config, change);
         } else {
-          next = applyLiveChange(ctx.config, req.body as Record<string, unknown>);
+          next = applyLiveChange(ctx.config, body);
         }
       } catch (err) {
         if (err instanceof ConfigError)

@@ -1,0 +1,283 @@
+/**
+ * Every error code of the catalog, reached over HTTP, whole body asserted; and the catalog, the
+ * README's table and the OpenAPI document kept in step.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { ERRORS, type ErrorCode, errorTable } from '../../src/errors.js';
+import type { Context } from '../../src/server/context.js';
+import { ADMIN_TOKEN, API_TOKEN, auth, makeApp } from '../helpers/app.js';
+
+const reached = new Set<ErrorCode>();
+
+function expectError(
+  res: { statusCode: number; json: () => unknown; body: string },
+  code: ErrorCode,
+  message: string = ERRORS[code].message,
+) {
+  assert.equal(res.statusCode, ERRORS[code].status, res.body);
+  assert.deepEqual(res.json(), { error: { code, message } });
+  reached.add(code);
+}
+
+describe('every error code over HTTP', () => {
+  let app: FastifyInstance;
+  let ctx: Context;
+  before(async () => {
+    ({ app, ctx } = await makeApp({ EMBEDDING_DIM: '8', BATCH_SIZE: '2', MAX_BODY_BYTES: '2048' }));
+  });
+  after(() => app.close());
+
+  test('BRD_ERR_VALIDATION: a query parameter out of range', async () => {
+    const res = await app.inject({ url: '/clusters?limit=0' });
+    expectError(res, 'BRD_ERR_VALIDATION', 'querystring.limit must be >= 1');
+  });
+
+  test('BRD_ERR_VALIDATION: an unknown query parameter is named', async () => {
+    const res = await app.inject({ url: '/clusters?sort_by=size' });
+    expectError(res, 'BRD_ERR_VALIDATION', 'querystring has an unknown field "sort_by"');
+  });
+
+  test('BRD_ERR_VALIDATION: predict needs text or embedding, not both', async () => {
+    const res = await app.inject({ method: 'POST', url: '/predict', payload: {} });
+    expectError(res, 'BRD_ERR_VALIDATION', 'give either text or embedding');
+  });
+
+  test('BRD_ERR_INVALID_JSON', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/tweets',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"text": ',
+    });
+    expectError(
+      res,
+      'BRD_ERR_INVALID_JSON',
+      "Body is not valid JSON but content-type is set to 'application/json'",
+    );
+  });
+
+  test('BRD_ERR_INVALID_TWEET: one bad tweet is a 400 with the reason', async () => {
+    const res = await app.inject({ method: 'POST', url: '/tweets', payload: { id: 'x', text: 42 } });
+    expectError(res, 'BRD_ERR_INVALID_TWEET', 'text must be string');
+  });
+
+  test('BRD_ERR_EMBEDDING_DIMENSION', async () => {
+    const res = await app.inject({ method: 'POST', url: '/predict', payload: { embedding: [1, 2] } });
+    expectError(res, 'BRD_ERR_EMBEDDING_DIMENSION', 'embedding has dimension 2, expected 8');
+  });
+
+  test('BRD_ERR_INVALID_CONFIG: a bad live value changes nothing', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/config/reload',
+      payload: { batch_size: 0, log_level: 'debug' },
+    });
+    expectError(res, 'BRD_ERR_INVALID_CONFIG', 'batch_size must be between 1 and 100000, got 0');
+    assert.equal(ctx.config.logLevel, 'info');
+    assert.equal(ctx.config.batchSize, 2);
+  });
+
+  test('BRD_ERR_NOT_FOUND', async () => {
+    expectError(await app.inject({ url: '/nowhere?x=1' }), 'BRD_ERR_NOT_FOUND', 'No endpoint GET /nowhere');
+  });
+
+  test('BRD_ERR_CLUSTER_NOT_FOUND', async () => {
+    expectError(
+      await app.inject({ url: '/clusters/12345' }),
+      'BRD_ERR_CLUSTER_NOT_FOUND',
+      'no cluster 12345',
+    );
+  });
+
+  test('BRD_ERR_TWEET_NOT_FOUND', async () => {
+    expectError(
+      await app.inject({ url: '/tweets/nope' }),
+      'BRD_ERR_TWEET_NOT_FOUND',
+      'tweet "nope" is not held in memory (the last 10000 are)',
+    );
+  });
+
+  test('BRD_ERR_TOPICS_DISABLED', async () => {
+    expectError(await app.inject({ url: '/topics' }), 'BRD_ERR_TOPICS_DISABLED');
+  });
+
+  test('BRD_ERR_BUSY: one CPU profile at a time', async () => {
+    const first = app.inject({ url: '/debug/profile?seconds=0.3' });
+    await new Promise((r) => setTimeout(r, 50));
+    expectError(
+      await app.inject({ url: '/debug/profile?seconds=0.3' }),
+      'BRD_ERR_BUSY',
+      'A CPU profile is already being taken',
+    );
+    const done = await first;
+    assert.equal(done.statusCode, 200);
+    assert.match(
+      done.headers['content-disposition'] as string,
+      /attachment; filename="birdie-.*\.cpuprofile"/,
+    );
+    const profile = done.json();
+    assert.ok(Array.isArray(profile.nodes) && profile.nodes.length > 0);
+  });
+
+  test('BRD_ERR_PAYLOAD_TOO_LARGE', async () => {
+    const res = await app.inject({ method: 'POST', url: '/tweets', payload: { text: 'x'.repeat(3000) } });
+    expectError(res, 'BRD_ERR_PAYLOAD_TOO_LARGE', 'The request body is larger than 2048 bytes');
+  });
+
+  test('BRD_ERR_BATCH_TOO_LARGE: nothing of the batch is applied', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/tweets',
+      payload: { tweets: [{ text: 'a' }, { text: 'b' }, { text: 'c' }] },
+    });
+    expectError(res, 'BRD_ERR_BATCH_TOO_LARGE', 'The batch holds 3 tweets; the limit is 2 (BATCH_SIZE)');
+    assert.equal(ctx.service.engine.tweets, 0);
+  });
+
+  test('BRD_ERR_UNSUPPORTED_MEDIA_TYPE', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/tweets',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'hello',
+    });
+    expectError(res, 'BRD_ERR_UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  test('BRD_ERR_INTERNAL: no stack, no detail to the client', async () => {
+    const original = ctx.service.ingest;
+    ctx.service.ingest = () => {
+      throw new Error('secret detail at /srv/birdie/x.js:1');
+    };
+    try {
+      const res = await app.inject({ method: 'POST', url: '/tweets', payload: { text: 'a' } });
+      expectError(res, 'BRD_ERR_INTERNAL');
+      assert.doesNotMatch(res.body, /secret|stack|\.js/);
+    } finally {
+      ctx.service.ingest = original;
+    }
+  });
+
+  test('BRD_ERR_NOT_READY: while loading or stopping, only probes answer', async () => {
+    ctx.ready = false;
+    ctx.shuttingDown = true;
+    try {
+      expectError(await app.inject({ url: '/stats' }), 'BRD_ERR_NOT_READY', 'The service is shutting down');
+      expectError(await app.inject({ url: '/ready' }), 'BRD_ERR_NOT_READY', 'The service is shutting down');
+      assert.equal((await app.inject({ url: '/health' })).statusCode, 200);
+      assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
+    } finally {
+      ctx.ready = true;
+      ctx.shuttingDown = false;
+    }
+  });
+});
+
+describe('auth', () => {
+  let app: FastifyInstance;
+  before(async () => {
+    ({ app } = await makeApp({ API_TOKENS: API_TOKEN, ADMIN_TOKENS: ADMIN_TOKEN }));
+  });
+  after(() => app.close());
+
+  test('BRD_ERR_UNAUTHORIZED without a token, with a wrong one, with a malformed header', async () => {
+    expectError(
+      await app.inject({ url: '/clusters' }),
+      'BRD_ERR_UNAUTHORIZED',
+      'Send a bearer token: Authorization: Bearer <token>',
+    );
+    expectError(
+      await app.inject({ url: '/clusters', headers: auth(`${API_TOKEN}x`) }),
+      'BRD_ERR_UNAUTHORIZED',
+      'The bearer token is not valid',
+    );
+    expectError(
+      await app.inject({ url: '/clusters', headers: { authorization: `Basic ${API_TOKEN}` } }),
+      'BRD_ERR_UNAUTHORIZED',
+      'Send a bearer token: Authorization: Bearer <token>',
+    );
+  });
+
+  test('BRD_ERR_FORBIDDEN: an API token on an admin endpoint', async () => {
+    expectError(
+      await app.inject({ url: '/config', headers: auth(API_TOKEN) }),
+      'BRD_ERR_FORBIDDEN',
+      'This endpoint needs an admin token',
+    );
+  });
+
+  test('API token reads and ingests; admin token does everything', async () => {
+    assert.equal((await app.inject({ url: '/clusters', headers: auth(API_TOKEN) })).statusCode, 200);
+    const post = await app.inject({
+      method: 'POST',
+      url: '/tweets',
+      headers: auth(API_TOKEN),
+      payload: { text: 'hello world' },
+    });
+    assert.equal(post.statusCode, 200);
+    assert.equal((await app.inject({ url: '/stats', headers: auth(ADMIN_TOKEN) })).statusCode, 200);
+    assert.equal((await app.inject({ url: '/config', headers: auth(ADMIN_TOKEN) })).statusCode, 200);
+  });
+
+  test('probes, metrics and docs stay open', async () => {
+    for (const url of ['/health', '/ready', '/metrics', '/docs', '/docs/json']) {
+      assert.equal((await app.inject({ url })).statusCode, 200, url);
+    }
+  });
+
+  test('unknown routes do not reveal themselves without a token', async () => {
+    expectError(
+      await app.inject({ url: '/admin' }),
+      'BRD_ERR_UNAUTHORIZED',
+      'Send a bearer token: Authorization: Bearer <token>',
+    );
+  });
+});
+
+describe('rate limit', () => {
+  test('BRD_ERR_RATE_LIMITED per token; probes are never limited', async (t) => {
+    const { app } = await makeApp({ RATE_LIMIT_PER_MINUTE: '2', API_TOKENS: API_TOKEN });
+    t.after(() => app.close());
+    for (let i = 0; i < 2; i++)
+      assert.equal((await app.inject({ url: '/clusters', headers: auth(API_TOKEN) })).statusCode, 200);
+    const res = await app.inject({ url: '/clusters', headers: auth(API_TOKEN) });
+    assert.equal(res.statusCode, 429);
+    const body = res.json();
+    assert.equal(body.error.code, 'BRD_ERR_RATE_LIMITED');
+    assert.match(body.error.message, /^Too many requests: the limit is 2 a minute, retry in /);
+    reached.add('BRD_ERR_RATE_LIMITED');
+    for (let i = 0; i < 5; i++) assert.equal((await app.inject({ url: '/health' })).statusCode, 200);
+  });
+});
+
+describe('the catalog, the README and the OpenAPI document agree', () => {
+  test('every code was reached by a test above', () => {
+    const missing = Object.keys(ERRORS).filter((c) => !reached.has(c as ErrorCode));
+    assert.deepEqual(missing, []);
+  });
+
+  test('the README carries the catalog table', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    assert.ok(readme.includes(errorTable()), 'README.md must contain errorTable() (src/errors.ts) verbatim');
+  });
+
+  test('the OpenAPI document lists every code', async (t) => {
+    const { app } = await makeApp();
+    t.after(() => app.close());
+    const doc = (await app.inject({ url: '/docs/json' })).json();
+    const text = JSON.stringify(doc);
+    const m = /"enum":(\["BRD_ERR_[^\]]*\])/.exec(text);
+    assert.ok(m, 'an error code enum in the document');
+    assert.deepEqual(JSON.parse(m[1]), Object.keys(ERRORS));
+  });
+
+  test('codes are BRD_ERR_ names with 4xx/5xx statuses', () => {
+    for (const [code, e] of Object.entries(ERRORS)) {
+      assert.match(code, /^BRD_ERR_[A-Z_]+$/);
+      assert.ok(e.status >= 400 && e.status < 600, code);
+    }
+  });
+});
