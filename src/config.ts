@@ -268,9 +268,9 @@ export class ConfigError extends Error {
 export type Env = Record<string, string | undefined>;
 
 /** The environment with a .env file under it (real environment variables win). */
-export function environment(env: Env = process.env, file = env.ENV_FILE ?? '.env'): Env {
+export function environment(env: Env = process.env, file = env.ENV_FILE || '.env'): Env {
   if (!existsSync(file)) {
-    if (env.ENV_FILE !== undefined) throw new ConfigError([`ENV_FILE: no such file "${file}"`]);
+    if (env.ENV_FILE) throw new ConfigError([`ENV_FILE: no such file "${file}"`]);
     return { ...env };
   }
   let parsed: Record<string, string>;

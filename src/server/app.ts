@@ -42,7 +42,7 @@ export function pinoOptions(level: string) {
     level,
     // ISO time: what fluent-bit and friends parse without configuration
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
-    base: { service: 'birdie' },
+    base: { service: 'birdie', pid: process.pid },
     // Fastify's request serializer logs no headers, but a custom log call might: never a token
     redact: ['req.headers.authorization', 'headers.authorization'],
   };
@@ -103,6 +103,11 @@ export async function buildApp(
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+  });
+  // While stopping, every answer closes its connection: a keep-alive client would otherwise hold
+  // the server open until the shutdown timeout.
+  app.addHook('onSend', async (_req, reply) => {
+    if (ctx.shuttingDown) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

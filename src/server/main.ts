@@ -79,7 +79,12 @@ export async function serve(config: Config): Promise<Running> {
     ctx.ready = false;
     app.log.info({ reason }, 'shutting down: finishing requests in flight');
     for (const t of timers) clearInterval(t);
-    stopping = app.close().then(() => app.log.info('stopped'));
+    // connections that turn idle after close() began (a response just sent) are closed too
+    const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+    stopping = app
+      .close()
+      .finally(() => clearInterval(idle))
+      .then(() => app.log.info('stopped'));
     return stopping;
   };
   return { app, ctx, shutdown };
