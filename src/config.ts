@@ -376,12 +376,13 @@ export function publicConfig(c: Config): Record<string, unknown> {
 export function envExample(): string {
   const lines = [
     '# birdie configuration: copy to .env (real environment variables win over this file).',
-    '# Generated from src/config.ts (`birdie config example`); every value shown is the default.',
+    '# Generated from src/config.ts (`birdie config example`). Every line is commented out and shows',
+    '# the default: uncomment what you change (a set SIMILARITY_THRESHOLD and BIRCH_THRESHOLD conflict).',
     '',
   ];
   for (const o of OPTIONS) {
     lines.push(`# ${o.doc}${o.live ? ' [live: POST /config/reload]' : ''}`);
-    lines.push(`${o.default === undefined ? '# ' : ''}${o.env}=${o.default ?? ''}`);
+    lines.push(`# ${o.env}=${o.default ?? ''}`);
     lines.push('');
   }
   return lines.join('\n');
