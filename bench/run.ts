@@ -13,6 +13,7 @@ import { loadNote, machine, machineLine, type Suite, writeJson } from './lib.js'
 const SUITES: Record<string, () => Promise<Suite>> = {
   speed: async () => (await import('./speed.js')).speed,
   quality: async () => (await import('./quality.js')).quality,
+  http: async () => (await import('./http.js')).http,
 };
 
 function usage(): string {

@@ -35,6 +35,15 @@ export interface Config {
   rateLimitPerMinute: number;
   shutdownTimeoutSeconds: number;
   trustProxy: boolean;
+  walSync: 'fsync' | 'write' | 'off';
+  backupIntervalSeconds: number;
+  backupEveryTweets: number;
+  backupKeep: number;
+  s3Bucket: string | undefined;
+  s3Prefix: string;
+  s3Endpoint: string | undefined;
+  encryptionKey: string | undefined;
+  encryptionPreviousKeys: string[];
 }
 
 /** Settings that `POST /config/reload` may change while the service runs. */
@@ -102,6 +111,23 @@ function tokens(raw: string): string[] {
       throw new Error(`every token must have at least ${MIN_TOKEN_LENGTH} characters (one has ${t.length})`);
   }
   return list;
+}
+
+/** Seconds, or a duration with a unit: 90, 90s, 30m, 1h, 1d. */
+function duration(raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$/i.exec(raw.trim());
+  if (m === null) throw new Error(`must be seconds or a duration like 30m or 1h, got "${raw}"`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's').toLowerCase() as 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+function encryptionKey(raw: string): string {
+  const t = raw.trim();
+  const hex = /^[0-9a-fA-F]{64}$/.test(t);
+  const b64 = /^[A-Za-z0-9+/_-]{43}=?$/.test(t) && Buffer.from(t, 'base64').length === 32;
+  // never echo the value: it is a secret
+  if (!hex && !b64) throw new Error('must be 32 bytes as 64 hex digits or base64 (openssl rand -base64 32)');
+  return t;
 }
 
 function bool(raw: string): boolean {
@@ -248,6 +274,84 @@ export const OPTIONS: readonly Option[] = [
     parse: int(1, 600),
   },
   {
+    env: 'WAL_SYNC',
+    key: 'walSync',
+    default: 'fsync',
+    doc: 'When a tweet is acknowledged: fsync (its log record is on disk: survives a crash or power cut), write (handed to the OS: survives a killed process, not a power cut), off (at once; written within 100 ms)',
+    parse: oneOf(['fsync', 'write', 'off'] as const),
+  },
+  {
+    env: 'BACKUP_INTERVAL',
+    key: 'backupIntervalSeconds',
+    default: '1h',
+    doc: 'Snapshot and back up this often (seconds, or 30m, 1h, 1d). 0: no timer',
+    parse: (raw) => {
+      const v = duration(raw);
+      if (v !== 0 && v < 1) throw new Error('must be 0 or at least 1 second');
+      return v;
+    },
+  },
+  {
+    env: 'BACKUP_EVERY_TWEETS',
+    key: 'backupEveryTweets',
+    default: '1000',
+    doc: 'Also snapshot and back up after this many new tweets (never more than one at a time). 0: off',
+    parse: int(0, 1e12),
+  },
+  {
+    env: 'BACKUP_KEEP',
+    key: 'backupKeep',
+    default: '24',
+    doc: 'Backups kept in the store; older ones are deleted',
+    parse: int(1, 100_000),
+  },
+  {
+    env: 'S3_BUCKET_NAME',
+    key: 's3Bucket',
+    default: undefined,
+    doc: 'Back up to this S3 bucket (credentials from the AWS SDK chain: env, profile, IAM role; region from AWS_REGION). Unset: backups stay in STATE_DIR',
+    parse: (s) => s.trim(),
+  },
+  {
+    env: 'S3_PREFIX',
+    key: 's3Prefix',
+    default: 'birch-clustering/',
+    doc: 'Key prefix in the bucket; backups go to <prefix>state/<YYYYMMDD_HHMMSS>/',
+    parse: (s) => (s.trim().endsWith('/') ? s.trim() : `${s.trim()}/`),
+  },
+  {
+    env: 'S3_ENDPOINT',
+    key: 's3Endpoint',
+    default: undefined,
+    doc: 'Endpoint of an S3-compatible store (MinIO, ...), e.g. http://minio:9000',
+    parse: (s) => {
+      const t = s.trim();
+      if (!/^https?:\/\/[^\s]+$/.test(t)) throw new Error(`must be an http(s) URL, got "${t}"`);
+      return t;
+    },
+  },
+  {
+    env: 'ENCRYPTION_KEY',
+    key: 'encryptionKey',
+    default: undefined,
+    doc: 'Encrypt snapshots and backups with AES-256-GCM under this key (32 bytes, hex or base64)',
+    secret: true,
+    parse: encryptionKey,
+  },
+  {
+    env: 'ENCRYPTION_PREVIOUS_KEYS',
+    key: 'encryptionPreviousKeys',
+    default: '',
+    doc: 'Comma-separated older keys that may still decrypt snapshots (key rotation); new snapshots use ENCRYPTION_KEY',
+    secret: true,
+    parse: (raw) =>
+      raw
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k !== '')
+        .map(encryptionKey),
+  },
+  {
     env: 'TRUST_PROXY',
     key: 'trustProxy',
     default: 'false',
@@ -302,6 +406,12 @@ export function loadConfig(env: Env): Config {
   const simSet = env.SIMILARITY_THRESHOLD !== undefined && env.SIMILARITY_THRESHOLD.trim() !== '';
   if (simSet && out.birchThreshold !== undefined)
     problems.push('SIMILARITY_THRESHOLD and BIRCH_THRESHOLD are both set: set one (cosine or radius mode)');
+  if (
+    out.encryptionPreviousKeys !== undefined &&
+    (out.encryptionPreviousKeys as string[]).length > 0 &&
+    out.encryptionKey === undefined
+  )
+    problems.push('ENCRYPTION_PREVIOUS_KEYS is set without ENCRYPTION_KEY');
   if (problems.length > 0) throw new ConfigError(problems);
   return out as Config;
 }
@@ -368,6 +478,14 @@ export function publicConfig(c: Config): Record<string, unknown> {
     topics: c.topics,
     topics_interval_seconds: c.topicsIntervalSeconds,
     rate_limit_per_minute: c.rateLimitPerMinute,
+    wal_sync: c.walSync,
+    backup_interval_seconds: c.backupIntervalSeconds,
+    backup_every_tweets: c.backupEveryTweets,
+    backup_keep: c.backupKeep,
+    backup_store: c.s3Bucket === undefined ? 'fs' : 's3',
+    s3_bucket: c.s3Bucket ?? null,
+    s3_prefix: c.s3Prefix,
+    encrypted: c.encryptionKey !== undefined,
     auth: { api_tokens: c.apiTokens.length, admin_tokens: c.adminTokens.length },
   };
 }

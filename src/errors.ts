@@ -18,12 +18,15 @@ export const ERRORS = {
   BRD_ERR_CLUSTER_NOT_FOUND: { status: 404, message: 'No such cluster' },
   BRD_ERR_TWEET_NOT_FOUND: { status: 404, message: 'No such tweet in memory' },
   BRD_ERR_TOPICS_DISABLED: { status: 404, message: 'No topic step is configured (set TOPICS)' },
+  BRD_ERR_BACKUP_NOT_FOUND: { status: 404, message: 'No such backup' },
   BRD_ERR_BUSY: { status: 409, message: 'Another operation of this kind is running' },
   BRD_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   BRD_ERR_BATCH_TOO_LARGE: { status: 413, message: 'The batch holds more tweets than allowed' },
   BRD_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The body must be application/json' },
   BRD_ERR_RATE_LIMITED: { status: 429, message: 'Too many requests' },
+  BRD_ERR_BACKUP_INVALID: { status: 422, message: 'The backup cannot be restored' },
   BRD_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  BRD_ERR_BACKUP_FAILED: { status: 502, message: 'The backup store failed' },
   BRD_ERR_NOT_READY: { status: 503, message: 'The service is not ready' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

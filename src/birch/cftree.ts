@@ -93,6 +93,32 @@ export interface TreeShape {
   points: number;
 }
 
+/** What `CFTree.exportState()` gives and `CFTree.fromState()` takes. */
+export interface CFTreeState {
+  meta: {
+    dim: number;
+    branchingFactor: number;
+    threshold: number;
+    minSimilarity: number | null;
+    nodeCapacity: number;
+    nodesUsed: number;
+    liveNodes: number;
+    root: number;
+    firstLeaf: number;
+    height: number;
+    entries: number;
+    points: number;
+    nextId: number;
+  };
+  /** node records 0 .. nodesUsed-1, as laid out in memory */
+  nodes: Float64Array;
+  /** freed node numbers, in the order they will be reused from the end */
+  free: Float64Array;
+  /** cluster ids and their node * cap + slot positions, in the index's order */
+  locIds: Float64Array;
+  locPos: Float64Array;
+}
+
 export class CFTree {
   readonly dim: number;
   readonly branchingFactor: number;
@@ -1110,6 +1136,83 @@ export class CFTree {
     const count = m[b + H_COUNT] | 0;
     for (let k = slot + 1; k < count; k++) this.moveEntry(node, k, node, k - 1);
     m[b + H_COUNT] = count - 1;
+  }
+
+  // ---------------------------------------------------------------- state
+
+  /**
+   * The whole tree as plain numbers and one copy of its node records, for a snapshot. The
+   * records are copied as they are, freed ones included, so that a tree restored from this state
+   * exports the same bytes again. The scratch words before node 0 are not state.
+   */
+  exportState(): CFTreeState {
+    const ids = new Float64Array(this.loc.size);
+    const pos = new Float64Array(this.loc.size);
+    let k = 0;
+    // in the Map's own order: iteration order is observable (sizes(), entries())
+    for (const [id, p] of this.loc) {
+      ids[k] = id;
+      pos[k++] = p;
+    }
+    return {
+      meta: {
+        dim: this.dim,
+        branchingFactor: this.branchingFactor,
+        threshold: this._threshold,
+        minSimilarity: this._minSimilarity ?? null,
+        nodeCapacity: this.nodeCapacity,
+        nodesUsed: this.nodesUsed,
+        liveNodes: this.liveNodes,
+        root: this.root,
+        firstLeaf: this.firstLeaf,
+        height: this._height,
+        entries: this._entries,
+        points: this._points,
+        nextId: this._nextId,
+      },
+      nodes: this.mem.slice(this.origin, this.origin + this.nodesUsed * this.stride),
+      free: Float64Array.from(this.freeNodes),
+      locIds: ids,
+      locPos: pos,
+    };
+  }
+
+  /** A tree from `exportState()`; checks that the parts fit together before trusting them. */
+  static fromState(st: CFTreeState, opts: { kernel?: 'wasm' | 'js' } = {}): CFTree {
+    const m = st.meta;
+    const tree = new CFTree({
+      dim: m.dim,
+      branchingFactor: m.branchingFactor,
+      threshold: m.threshold,
+      minSimilarity: m.minSimilarity ?? undefined,
+      kernel: opts.kernel,
+    });
+    const ints = [m.nodeCapacity, m.nodesUsed, m.liveNodes, m.root, m.height, m.entries, m.nextId];
+    if (!ints.every((v) => Number.isInteger(v) && v >= 0) || m.nodesUsed > m.nodeCapacity)
+      throw new RangeError('CF-tree state: bad counters');
+    if (st.nodes.length !== m.nodesUsed * tree.stride)
+      throw new RangeError(
+        `CF-tree state: ${st.nodes.length} words of nodes, expected ${m.nodesUsed * tree.stride}`,
+      );
+    if (st.locIds.length !== m.entries || st.locPos.length !== m.entries)
+      throw new RangeError('CF-tree state: the cluster index does not match the entry count');
+    if (m.root >= m.nodesUsed || (m.firstLeaf !== -1 && m.firstLeaf >= m.nodesUsed))
+      throw new RangeError('CF-tree state: root or first leaf outside the nodes');
+    while (tree.nodeCapacity < m.nodeCapacity) tree.growPool();
+    tree.mem.set(st.nodes, tree.origin);
+    tree.nodesUsed = m.nodesUsed;
+    tree.liveNodes = m.liveNodes;
+    tree.freeNodes = Array.from(st.free);
+    tree.root = m.root;
+    tree.firstLeaf = m.firstLeaf;
+    tree._height = m.height;
+    tree._entries = m.entries;
+    tree._points = m.points;
+    tree._nextId = m.nextId;
+    tree.loc = new Map();
+    for (let k = 0; k < st.locIds.length; k++) tree.loc.set(st.locIds[k], st.locPos[k]);
+    while (tree.pathNode.length < m.height + 2) tree.growPath();
+    return tree;
   }
 
   // ---------------------------------------------------------------- node pool

@@ -5,8 +5,9 @@
  *
  * A cluster is a leaf entry of the CF-tree; its id is the entry's stable id.
  */
-import { CFTree, type TreeShape } from '../birch/cftree.js';
+import { CFTree, type CFTreeState, type TreeShape } from '../birch/cftree.js';
 import { groupEntries } from '../birch/global.js';
+import { arr, num, StateError, type StateParts, strs, unnum } from './state.js';
 import { TopK } from './topk.js';
 
 export interface EngineOptions {
@@ -248,6 +249,131 @@ export class ClusterEngine {
     const out = new Map<number, number>();
     for (let k = 0; k < ids.length; k++) out.set(ids[k], groups[k]);
     return out;
+  }
+
+  /**
+   * The whole engine as snapshot parts: the tree's records and index, every cluster's summary
+   * (columns in the summaries' Map order, which is observable), the clock and counters.
+   */
+  exportState(): StateParts {
+    const out: StateParts = { json: {}, arrays: {} };
+    const t = this.tree.exportState();
+    out.arrays['tree.nodes'] = t.nodes;
+    out.arrays['tree.free'] = t.free;
+    out.arrays['tree.locIds'] = t.locIds;
+    out.arrays['tree.locPos'] = t.locPos;
+    const n = this.state.size;
+    const ids = new Float64Array(n);
+    const first = new Float64Array(n);
+    const last = new Float64Array(n);
+    const exSim = new Float64Array(n);
+    const termCounts = new Uint32Array(n);
+    const examples: (string | null)[] = [];
+    const items: string[] = [];
+    const counts: number[] = [];
+    const errors: number[] = [];
+    let k = 0;
+    for (const [id, s] of this.state) {
+      ids[k] = id;
+      first[k] = s.firstSeen;
+      last[k] = s.lastSeen;
+      // -Infinity until a second tweet: kept as the float it is, no JSON involved
+      exSim[k] = s.exampleSimilarity;
+      examples.push(s.example ?? null);
+      const r = s.terms.raw();
+      termCounts[k] = r.items.length;
+      items.push(...r.items);
+      counts.push(...r.counts);
+      errors.push(...r.errors);
+      k++;
+    }
+    Object.assign(out.arrays, {
+      'clusters.ids': ids,
+      'clusters.firstSeen': first,
+      'clusters.lastSeen': last,
+      'clusters.exampleSimilarity': exSim,
+      'clusters.termCounts': termCounts,
+      'clusters.counts': Float64Array.from(counts),
+      'clusters.errors': Float64Array.from(errors),
+    });
+    out.json = {
+      tree: t.meta,
+      examples,
+      terms: items,
+      sketchSize: this.sketchSize,
+      tweets: this._tweets,
+      expired: this._expired,
+      expiryMs: this._expiryMs,
+      now: num(this._now),
+      nextSweep: num(this.nextSweep),
+    };
+    return out;
+  }
+
+  /** An engine from `exportState()`; throws StateError when the parts do not fit together. */
+  static fromState(parts: StateParts): ClusterEngine {
+    const j = parts.json;
+    const meta = j.tree as CFTreeState['meta'];
+    if (typeof meta !== 'object' || meta === null) throw new StateError('state: the tree is missing');
+    let tree: CFTree;
+    try {
+      tree = CFTree.fromState({
+        meta,
+        nodes: arr(parts, 'tree.nodes', Float64Array),
+        free: arr(parts, 'tree.free', Float64Array),
+        locIds: arr(parts, 'tree.locIds', Float64Array),
+        locPos: arr(parts, 'tree.locPos', Float64Array),
+      });
+    } catch (err) {
+      throw err instanceof StateError ? err : new StateError((err as Error).message);
+    }
+    const engine = new ClusterEngine({
+      dim: meta.dim,
+      threshold: meta.threshold,
+      branchingFactor: meta.branchingFactor,
+      minSimilarity: meta.minSimilarity ?? undefined,
+      termSketchSize: j.sketchSize as number,
+      expiryMs: j.expiryMs as number,
+    });
+    (engine as { tree: CFTree }).tree = tree;
+    const ids = arr(parts, 'clusters.ids', Float64Array);
+    const first = arr(parts, 'clusters.firstSeen', Float64Array);
+    const last = arr(parts, 'clusters.lastSeen', Float64Array);
+    const exSim = arr(parts, 'clusters.exampleSimilarity', Float64Array);
+    const termCounts = arr(parts, 'clusters.termCounts', Uint32Array);
+    const counts = arr(parts, 'clusters.counts', Float64Array);
+    const errors = arr(parts, 'clusters.errors', Float64Array);
+    const examples = strs(j, 'examples');
+    const items = strs(j, 'terms') as string[];
+    const n = ids.length;
+    if ([first, last, exSim, termCounts].some((a) => a.length !== n) || examples.length !== n)
+      throw new StateError('state: cluster columns of different lengths');
+    if (counts.length !== items.length || errors.length !== items.length)
+      throw new StateError('state: term columns of different lengths');
+    let at = 0;
+    for (let k = 0; k < n; k++) {
+      const m = termCounts[k];
+      if (at + m > items.length) throw new StateError('state: term counts overrun the terms');
+      engine.state.set(ids[k], {
+        firstSeen: first[k],
+        lastSeen: last[k],
+        terms: TopK.fromRaw(
+          engine.sketchSize,
+          items.slice(at, at + m),
+          Array.from(counts.subarray(at, at + m)),
+          Array.from(errors.subarray(at, at + m)),
+        ),
+        example: examples[k] ?? undefined,
+        exampleSimilarity: exSim[k],
+      });
+      at += m;
+    }
+    if (at !== items.length) throw new StateError('state: terms left over');
+    engine._tweets = j.tweets as number;
+    engine._expired = j.expired as number;
+    engine._now = unnum(j.now);
+    engine.nextSweep = unnum(j.nextSweep);
+    return engine;
   }
 
   /** The top terms of a group of clusters (a topic): their sketches merged. */

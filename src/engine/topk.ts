@@ -23,6 +23,24 @@ export class TopK {
     return this.items.length;
   }
 
+  /** The counters as they are (items, counts, errors in slot order), for a snapshot. */
+  raw(): { items: readonly string[]; counts: readonly number[]; errors: readonly number[] } {
+    return { items: this.items, counts: this.counts, errors: this.errors };
+  }
+
+  /** A sketch with exactly these counters (from `raw()`). */
+  static fromRaw(k: number, items: string[], counts: number[], errors: number[]): TopK {
+    if (items.length > k || counts.length !== items.length || errors.length !== items.length)
+      throw new RangeError('TopK: counters do not fit the sketch');
+    const t = new TopK(k);
+    t.items = items;
+    t.counts = counts;
+    t.errors = errors;
+    t.index = new Map(items.map((item, i) => [item, i]));
+    if (t.index.size !== items.length) throw new RangeError('TopK: an item appears twice');
+    return t;
+  }
+
   add(item: string, by = 1): void {
     const at = this.index.get(item);
     if (at !== undefined) {

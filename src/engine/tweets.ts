@@ -9,6 +9,7 @@
  * key and eviction is O(1). A vector with few non-zeros (the hashed TF-IDF embedder gives ~10 of
  * 1024) is held sparse: 8 bytes per non-zero instead of 4 KB a tweet.
  */
+import { arr, StateError, type StateParts, strs } from './state.js';
 
 export interface SeenTweet {
   cluster: number;
@@ -81,6 +82,23 @@ export class TweetMemory {
     }
   }
 
+  /** Remembered ids, oldest first. */
+  idEntries(): IterableIterator<[string, SeenTweet]> {
+    return this.ids.entries();
+  }
+
+  /** Refills the id tier (a snapshot's), oldest first. */
+  restore(ids: readonly string[], cluster: Float64Array, similarity: Float64Array): void {
+    this.ids.clear();
+    for (let k = 0; k < ids.length; k++)
+      this.ids.set(ids[k], { cluster: cluster[k], similarity: similarity[k] });
+  }
+
+  /** Appends one held tweet as it was (a snapshot's), vector included. */
+  restoreHeld(t: HeldTweet): void {
+    this.held.set(t.id, t);
+  }
+
   /** Held tweets, oldest first. */
   heldTweets(): IterableIterator<HeldTweet> {
     return this.held.values();
@@ -95,6 +113,106 @@ export class TweetMemory {
     }
     return bytes;
   }
+}
+
+/** Both tiers, in their order (oldest first), as snapshot parts. */
+export function exportTweetMemory(m: TweetMemory): StateParts {
+  const ids: string[] = [];
+  const idCluster: number[] = [];
+  const idSim: number[] = [];
+  for (const [id, t] of m.idEntries()) {
+    ids.push(id);
+    idCluster.push(t.cluster);
+    idSim.push(t.similarity);
+  }
+  const held = [...m.heldTweets()];
+  const kinds = new Uint8Array(held.length);
+  const lengths = new Uint32Array(held.length);
+  let total = 0;
+  for (const t of held) total += t.vector.values.length;
+  const values = new Float32Array(total);
+  const index = new Uint32Array(total);
+  let at = 0;
+  held.forEach((t, k) => {
+    const v = t.vector;
+    kinds[k] = v.kind === 'dense' ? 0 : 1;
+    lengths[k] = v.values.length;
+    values.set(v.values, at);
+    if (v.kind === 'sparse') index.set(v.index, at);
+    at += v.values.length;
+  });
+  return {
+    json: {
+      maxIds: m.maxIds,
+      maxHeld: m.maxHeld,
+      ids,
+      heldIds: held.map((t) => t.id),
+      heldText: held.map((t) => t.text),
+      heldUser: held.map((t) => t.user ?? null),
+      heldLang: held.map((t) => t.lang ?? null),
+    },
+    arrays: {
+      idCluster: Float64Array.from(idCluster),
+      idSimilarity: Float64Array.from(idSim),
+      heldCluster: Float64Array.from(held.map((t) => t.cluster)),
+      heldSimilarity: Float64Array.from(held.map((t) => t.similarity)),
+      heldTime: Float64Array.from(held.map((t) => t.time)),
+      heldKind: kinds,
+      heldLength: lengths,
+      heldValues: values,
+      heldIndex: index,
+    },
+  };
+}
+
+/** A TweetMemory from `exportTweetMemory()`; `dim` is the engine's (for sparse vectors). */
+export function importTweetMemory(parts: StateParts, dim: number): TweetMemory {
+  const j = parts.json;
+  const m = new TweetMemory({ maxIds: j.maxIds as number, maxHeld: j.maxHeld as number });
+  const ids = strs(j, 'ids') as string[];
+  const idCluster = arr(parts, 'idCluster', Float64Array);
+  const idSim = arr(parts, 'idSimilarity', Float64Array);
+  if (idCluster.length !== ids.length || idSim.length !== ids.length)
+    throw new StateError('state: tweet id columns of different lengths');
+  const heldIds = strs(j, 'heldIds') as string[];
+  const text = strs(j, 'heldText') as string[];
+  const user = strs(j, 'heldUser');
+  const lang = strs(j, 'heldLang');
+  const cluster = arr(parts, 'heldCluster', Float64Array);
+  const sim = arr(parts, 'heldSimilarity', Float64Array);
+  const time = arr(parts, 'heldTime', Float64Array);
+  const kind = arr(parts, 'heldKind', Uint8Array);
+  const len = arr(parts, 'heldLength', Uint32Array);
+  const values = arr(parts, 'heldValues', Float32Array);
+  const index = arr(parts, 'heldIndex', Uint32Array);
+  const n = heldIds.length;
+  if (
+    [text, user, lang].some((a) => a.length !== n) ||
+    [cluster, sim, time, kind, len].some((a) => a.length !== n)
+  )
+    throw new StateError('state: held tweet columns of different lengths');
+  m.restore(ids, idCluster, idSim);
+  let at = 0;
+  for (let k = 0; k < n; k++) {
+    const l = len[k];
+    if (at + l > values.length) throw new StateError('state: held vectors overrun their values');
+    const vector: HeldVector =
+      kind[k] === 0
+        ? { kind: 'dense', values: values.slice(at, at + l) }
+        : { kind: 'sparse', dim, index: index.slice(at, at + l), values: values.slice(at, at + l) };
+    m.restoreHeld({
+      id: heldIds[k],
+      cluster: cluster[k],
+      similarity: sim[k],
+      time: time[k],
+      text: text[k],
+      ...(user[k] !== null ? { user: user[k] as string } : {}),
+      ...(lang[k] !== null ? { lang: lang[k] as string } : {}),
+      vector,
+    });
+    at += l;
+  }
+  return m;
 }
 
 /** The held vector as plain numbers again. */

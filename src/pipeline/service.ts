@@ -9,7 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { Compile } from 'typebox/compile';
 import { ClusterEngine, type ClusterSummary } from '../engine/engine.js';
-import { denseVector, TweetMemory } from '../engine/tweets.js';
+import { nest, StateError, type StateParts, unnest } from '../engine/state.js';
+import { denseVector, exportTweetMemory, importTweetMemory, TweetMemory } from '../engine/tweets.js';
 import { BirdieError, type ErrorCode } from '../errors.js';
 import { type Assigned, MAX_ID_LENGTH, type PredictIn, type Rejected, TweetIn } from './schema.js';
 import { TextPipeline } from './text.js';
@@ -57,6 +58,40 @@ export type ClusterSort = 'size' | 'last_seen';
 
 const checkTweetShape = Compile(TweetIn);
 
+/** A tweet as the log keeps it: what replay needs to apply it again exactly. */
+interface LoggedTweet {
+  i: string;
+  x: string;
+  /** its time, resolved (created_at, else arrival) */
+  t: number;
+  /** its own embedding (unit float32, little-endian, base64), when it brought one */
+  v?: string;
+  u?: string;
+  l?: string;
+}
+
+type LogRecord =
+  | { t: 'tweets'; tweets: LoggedTweet[] }
+  | { t: 'live'; similarity: number | null; threshold: number; expiryMs: number };
+
+function logEntry(
+  id: string,
+  text: string,
+  time: number,
+  v: Float32Array | undefined,
+  user: string | undefined,
+  lang: string | undefined,
+): LoggedTweet {
+  const e: LoggedTweet = { i: id, x: text, t: time };
+  if (v !== undefined) e.v = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+  if (user !== undefined) e.u = user;
+  if (lang !== undefined) e.l = lang;
+  return e;
+}
+
+/** How far ahead of its arrival a tweet's created_at may be (clock skew, time zones gone wrong). */
+const MAX_FUTURE_MS = 24 * 3_600_000;
+
 /** Seconds of history behind the ingest rate in /stats. */
 const RATE_WINDOW = 60;
 
@@ -67,6 +102,11 @@ export class Service {
   readonly dim: number;
   readonly startedAt: number;
   private readonly clock: () => number;
+  /**
+   * Receives, synchronously and in order, one record per state change (the tweets an ingest
+   * applied; a change of live settings). The durability layer appends them to the log.
+   */
+  journal: ((payload: Buffer) => void) | undefined;
   private readonly observer: Observer;
   private readonly topicCount: number;
   private topicsView: TopicsView = { computed_at: null, clusters: 0, topics: [] };
@@ -98,6 +138,54 @@ export class Service {
     this.rateSecond = Math.floor(this.startedAt / 1000);
   }
 
+  /**
+   * Everything a restart needs, as snapshot parts: the engine, the tweets remembered, the
+   * embedder's identity and state, the counters. Deterministic: the same state gives the same
+   * parts (ingest-rate history and topics are not state; topics are recomputed).
+   */
+  exportState(): StateParts {
+    const out: StateParts = { json: {}, arrays: {} };
+    out.json = {
+      engine: nest(out, 'engine', this.engine.exportState()),
+      memory: nest(out, 'memory', exportTweetMemory(this.memory)),
+      embedder: { modelId: this.text.embedder.modelId, dim: this.dim },
+    };
+    out.arrays['embedder.state'] = this.text.embedder.exportState();
+    return out;
+  }
+
+  /**
+   * A service whose state is the snapshot's, made with `opts` (hooks, clock, topics, embedder).
+   * Refuses a snapshot made with another embedder or dimension, or in the other clustering mode:
+   * its vectors would not be comparable with new ones.
+   */
+  static fromState(parts: StateParts, opts: ServiceOptions): Service {
+    const j = parts.json;
+    const emb = j.embedder as { modelId?: unknown; dim?: unknown } | undefined;
+    const svc = new Service(opts);
+    if (emb?.modelId !== svc.text.embedder.modelId || emb?.dim !== svc.dim)
+      throw new StateError(
+        `the state was made with embedder ${String(emb?.modelId)} (dimension ${String(emb?.dim)}); this service runs ${svc.text.embedder.modelId} (dimension ${svc.dim})`,
+      );
+    const engine = ClusterEngine.fromState(unnest(parts, 'engine', j.engine));
+    const radiusNow = opts.birchThreshold !== undefined;
+    const radiusThen = engine.tree.minSimilarity === undefined;
+    if (radiusNow !== radiusThen)
+      throw new StateError(
+        `the state was built in ${radiusThen ? 'radius (BIRCH_THRESHOLD)' : 'cosine (SIMILARITY_THRESHOLD)'} mode; this service is configured for the other: the mode cannot change over a state`,
+      );
+    const state = parts.arrays['embedder.state'];
+    if (!(state instanceof Uint8Array)) throw new StateError('state: the embedder state is missing');
+    try {
+      svc.text.embedder.importState(state);
+    } catch (err) {
+      throw new StateError((err as Error).message);
+    }
+    (svc as { engine: ClusterEngine }).engine = engine;
+    (svc as { memory: TweetMemory }).memory = importTweetMemory(unnest(parts, 'memory', j.memory), svc.dim);
+    return svc;
+  }
+
   get duplicates(): number {
     return this._duplicates;
   }
@@ -113,9 +201,26 @@ export class Service {
     clusterExpiryHours: number;
   }): void {
     const tree = this.engine.tree;
-    if (tree.minSimilarity !== undefined) tree.minSimilarity = s.similarityThreshold;
-    else if (s.birchThreshold !== undefined) tree.threshold = s.birchThreshold;
-    this.engine.expiryMs = s.clusterExpiryHours * 3_600_000;
+    const similarity = tree.minSimilarity !== undefined ? s.similarityThreshold : null;
+    const threshold =
+      tree.minSimilarity === undefined && s.birchThreshold !== undefined ? s.birchThreshold : tree.threshold;
+    const expiryMs = s.clusterExpiryHours * 3_600_000;
+    if (
+      (similarity === null || similarity === tree.minSimilarity) &&
+      threshold === tree.threshold &&
+      expiryMs === this.engine.expiryMs
+    )
+      return;
+    this.applyLive(similarity, threshold, expiryMs);
+    // they change how later tweets cluster, so they are part of the log's story
+    this.journal?.(Buffer.from(JSON.stringify({ t: 'live', similarity, threshold, expiryMs })));
+  }
+
+  private applyLive(similarity: number | null, threshold: number, expiryMs: number): void {
+    const tree = this.engine.tree;
+    if (similarity !== null) tree.minSimilarity = similarity;
+    tree.threshold = threshold;
+    this.engine.expiryMs = expiryMs;
   }
 
   /**
@@ -129,10 +234,11 @@ export class Service {
     let duplicates = 0;
     let embedSeconds = 0;
     let embedded = 0;
+    const logged: LoggedTweet[] = [];
     const arrival = this.clock();
     this.observer.batch?.(items.length);
     for (let i = 0; i < items.length; i++) {
-      const checked = this.check(items[i], i);
+      const checked = this.check(items[i], i, arrival);
       if ('error' in checked) {
         results[i] = checked;
         rejected++;
@@ -154,17 +260,14 @@ export class Service {
         continue;
       }
       const t0 = performance.now();
-      const { vector, terms } = this.text.embed(tweet);
+      const time = tweet.time ?? arrival;
+      const a = this.applyOne(tweet.id, tweet.text, time, tweet.vector, user, lang);
       if (tweet.vector === undefined) {
         embedSeconds += performance.now() - t0;
         embedded++;
       }
-      const time = tweet.time ?? arrival;
-      const a = this.engine.apply({ id: tweet.id, text: tweet.text, time, vector, terms });
-      this.memory.remember(
-        { id: tweet.id, cluster: a.cluster, similarity: a.similarity, time, text: tweet.text, user, lang },
-        vector,
-      );
+      if (this.journal !== undefined)
+        logged.push(logEntry(tweet.id, tweet.text, time, tweet.vector, user, lang));
       results[i] = {
         id: tweet.id,
         cluster_id: a.cluster,
@@ -175,6 +278,7 @@ export class Service {
       accepted++;
     }
     if (embedded > 0) this.observer.embedded?.(embedSeconds / 1000, embedded);
+    if (logged.length > 0) this.journal?.(Buffer.from(JSON.stringify({ t: 'tweets', tweets: logged })));
     if (accepted > 0) {
       this.observer.applied?.(accepted);
       this.countRate(arrival, accepted);
@@ -183,6 +287,51 @@ export class Service {
     this._duplicates += duplicates;
     this._rejected += rejected;
     return { accepted, rejected, duplicates, results };
+  }
+
+  /** The one way a tweet changes the state: embed, apply, remember. Ingest and replay share it. */
+  private applyOne(
+    id: string,
+    text: string,
+    time: number,
+    ownVector: Float32Array | undefined,
+    user: string | undefined,
+    lang: string | undefined,
+  ) {
+    const { vector, terms } = this.text.embed({ id, text, time, vector: ownVector });
+    const a = this.engine.apply({ id, text, time, vector, terms });
+    this.memory.remember(
+      { id, cluster: a.cluster, similarity: a.similarity, time, text, user, lang },
+      vector,
+    );
+    return a;
+  }
+
+  /**
+   * Applies one log record (from `journal`) as it was applied the first time: the same tweets
+   * with the same times and vectors, or the same change of live settings.
+   */
+  replay(payload: Buffer): void {
+    let rec: LogRecord;
+    try {
+      rec = JSON.parse(payload.toString('utf8')) as LogRecord;
+    } catch {
+      throw new StateError('a log record does not parse');
+    }
+    if (rec.t === 'tweets') {
+      for (const e of rec.tweets) {
+        const v =
+          e.v === undefined ? undefined : new Float32Array(new Uint8Array(Buffer.from(e.v, 'base64')).buffer);
+        if (v !== undefined && v.length !== this.dim)
+          throw new StateError('a logged vector has the wrong dimension');
+        this.applyOne(e.i, e.x, e.t, v, e.u, e.l);
+      }
+      this.topicsStale = true;
+    } else if (rec.t === 'live') {
+      this.applyLive(rec.similarity, rec.threshold, rec.expiryMs);
+    } else {
+      throw new StateError(`a log record of unknown type ${String((rec as { t?: unknown }).t)}`);
+    }
   }
 
   /** The nearest cluster for a text or a vector; changes nothing (not even IDF counts). */
@@ -202,12 +351,15 @@ export class Service {
       const clean: CleanTweet = { id: '', text: q.text ?? '', time: undefined, vector: undefined };
       vector = this.text.embed(clean, false).vector;
     }
-    const p = this.engine.predict(vector);
-    if (p === undefined) return { cluster_id: null, similarity: null, would_join: false };
+    // the entry an insert would be compared with (one descent), so that `would_join` is what
+    // ingesting it now would do; the exact nearest cluster (tree.nearest) can differ from it
+    const tree = this.engine.tree;
+    const cluster = tree.descend(vector);
+    if (cluster < 0) return { cluster_id: null, similarity: null, would_join: false };
     return {
-      cluster_id: p.cluster,
-      similarity: p.similarity,
-      would_join: this.engine.tree.wouldAbsorb(p.cluster, vector),
+      cluster_id: cluster,
+      similarity: tree.similarity(cluster, vector),
+      would_join: tree.wouldAbsorb(cluster, vector),
     };
   }
 
@@ -360,6 +512,7 @@ export class Service {
   private check(
     item: unknown,
     index: number,
+    arrival: number,
   ): { tweet: CleanTweet; user?: string; lang?: string } | Rejected {
     const idOf = (x: unknown): string | undefined => {
       const id = (x as { id?: unknown } | null)?.id;
@@ -394,6 +547,10 @@ export class Service {
     if (t.created_at !== undefined) {
       time = parseTime(t.created_at);
       if (time === undefined) return reject('BRD_ERR_INVALID_TWEET', 'created_at is not a date');
+      // the latest tweet time is the expiry clock: one tweet dated years ahead (a wrong clock)
+      // would expire every cluster and then stall expiry for years
+      if (time > arrival + MAX_FUTURE_MS)
+        return reject('BRD_ERR_INVALID_TWEET', 'created_at is more than a day in the future');
     }
     const id = idOf(t) ?? randomUUID();
     return {

@@ -8,13 +8,18 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { type Config, environment } from '../config.js';
 import { BirdieError } from '../errors.js';
-import { Service } from '../pipeline/service.js';
+import { Durable } from '../pipeline/durable.js';
+import type { Service, ServiceOptions } from '../pipeline/service.js';
+import { Backups } from '../store/backend.js';
+import { parseKey, type SnapshotKey } from '../store/codec.js';
+import { createBackend } from '../store/s3.js';
 import { bearer, registerAuth, TokenChecker } from './auth.js';
 import { type Context, isDocs } from './context.js';
 import { registerDocs } from './docs.js';
 import { errorCodeOf, registerErrorHandlers } from './errors.js';
 import { Metrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
+import { backupRoutes } from './routes/backups.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { statusRoutes } from './routes/status.js';
 import { tweetRoutes } from './routes/tweets.js';
@@ -30,8 +35,13 @@ export interface AppOptions {
   readEnv?: () => Record<string, string | undefined>;
   /** ms since the epoch, for tests */
   clock?: () => number;
-  /** start as not ready (startup recovery sets it) */
-  startReady?: boolean;
+  /** the backup store instead of the one the config names (tests) */
+  remote?: Backups;
+  /** what to do when the log cannot be written (default: log and exit 1) */
+  onFatal?: (err: Error) => void;
+  /** backup upload retries (tests shorten them) */
+  backupAttempts?: number;
+  backupBackoffMs?: number;
 }
 
 /** An incoming X-Request-Id is kept when it is short and plain; else a new one is made. */
@@ -48,12 +58,8 @@ export function pinoOptions(level: string) {
   };
 }
 
-export async function buildApp(
-  config: Config,
-  opts: AppOptions = {},
-): Promise<{ app: FastifyInstance; ctx: Context }> {
-  const metrics = new Metrics();
-  const service = new Service({
+export function serviceOptions(config: Config, metrics: Metrics, clock?: () => number): ServiceOptions {
+  return {
     embeddingDim: config.embeddingDim,
     similarityThreshold: config.similarityThreshold,
     birchThreshold: config.birchThreshold,
@@ -62,19 +68,38 @@ export async function buildApp(
     maxTweetIds: config.maxTweetIds,
     clusterExpiryHours: config.clusterExpiryHours,
     topics: config.topics,
-    clock: opts.clock,
+    clock,
     observer: metrics.observer(),
-  });
-  metrics.service = service;
+  };
+}
+
+export interface Built {
+  app: FastifyInstance;
+  ctx: Context;
+  /**
+   * Recovers the state (snapshot + log replay) and turns the service ready. The server may
+   * listen before: probes answer, everything else gets 503 until this resolves.
+   */
+  load: () => Promise<Durable>;
+}
+
+export async function buildApp(config: Config, opts: AppOptions = {}): Promise<Built> {
+  const metrics = new Metrics();
   const ctx: Context = {
     config,
-    service,
+    durable: undefined,
+    get service(): Service {
+      if (this.durable === undefined)
+        throw new BirdieError('BRD_ERR_NOT_READY', 'The service is loading its state');
+      return this.durable.service;
+    },
     metrics,
-    ready: opts.startReady ?? true,
-    stateLoaded: opts.startReady ?? true,
+    ready: false,
+    stateLoaded: false,
     shuttingDown: false,
     readEnv: opts.readEnv ?? (() => environment()),
   };
+  metrics.serviceOf = () => ctx.durable?.service;
 
   const app = Fastify({
     logger: opts.logger ?? pinoOptions(config.logLevel),
@@ -150,5 +175,67 @@ export async function buildApp(
   await app.register(clusterRoutes, ctx);
   await app.register(statusRoutes, ctx);
   await app.register(adminRoutes, ctx);
-  return { app, ctx };
+  await app.register(backupRoutes, ctx);
+
+  const load = async (): Promise<Durable> => {
+    const t0 = performance.now();
+    const durable = await Durable.open(
+      {
+        stateDir: config.stateDir,
+        walSync: config.walSync,
+        remote: opts.remote ?? remoteBackups(config),
+        keys: snapshotKeys(config),
+        everyTweets: config.backupEveryTweets,
+        intervalMs: config.backupIntervalSeconds * 1000,
+        keep: config.backupKeep,
+        log: app.log,
+        observer: metrics.backupObserver(),
+        attempts: opts.backupAttempts,
+        backoffMs: opts.backupBackoffMs,
+        onFatal:
+          opts.onFatal ??
+          ((err) => {
+            app.log.fatal(
+              { err: err.message },
+              'the log cannot be written: stopping so that recovery replays what is durable',
+            );
+            process.exit(1);
+          }),
+      },
+      serviceOptions(config, metrics, opts.clock),
+    );
+    ctx.durable = durable;
+    // settings from the environment win over the snapshot's; a difference is journaled
+    await durable.setLive(config);
+    ctx.stateLoaded = true;
+    ctx.ready = !ctx.shuttingDown;
+    const r = durable.recovery;
+    app.log.info(
+      {
+        snapshot: r.snapshot ?? null,
+        replayed: r.replayed,
+        log_records: r.log.records,
+        clusters: durable.service.engine.clusterCount,
+        tweets: durable.service.engine.tweets,
+        ms: Math.round(performance.now() - t0),
+      },
+      'state loaded',
+    );
+    return durable;
+  };
+  return { app, ctx, load };
+}
+
+/** The backup store: S3 when S3_BUCKET_NAME is set, else none (the local snapshots are the backups). */
+export function remoteBackups(config: Config): Backups | undefined {
+  if (config.s3Bucket === undefined) return undefined;
+  return new Backups(
+    createBackend({ kind: 's3', bucket: config.s3Bucket, endpoint: config.s3Endpoint }),
+    config.s3Prefix,
+  );
+}
+
+export function snapshotKeys(config: Config): SnapshotKey[] {
+  if (config.encryptionKey === undefined) return [];
+  return [config.encryptionKey, ...config.encryptionPreviousKeys].map(parseKey);
 }

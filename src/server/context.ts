@@ -4,11 +4,15 @@
  * rather than decorated onto Fastify, so plugins name what they use.
  */
 import type { Config } from '../config.js';
+import type { Durable } from '../pipeline/durable.js';
 import type { Service } from '../pipeline/service.js';
 import type { Metrics } from './metrics.js';
 
 export interface Context {
   config: Config;
+  /** the state and its log; undefined until startup has recovered it */
+  durable: Durable | undefined;
+  /** the durable state's service (a restore swaps it); only read once ready */
   readonly service: Service;
   readonly metrics: Metrics;
   /** state loaded and not shutting down */

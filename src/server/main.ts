@@ -42,7 +42,7 @@ function prepareStateDir(dir: string): void {
 }
 
 export async function serve(config: Config): Promise<Running> {
-  const { app, ctx } = await buildApp(config);
+  const { app, ctx, load } = await buildApp(config);
   if (config.apiTokens.length === 0 && config.adminTokens.length === 0)
     app.log.warn(
       'no API_TOKENS or ADMIN_TOKENS are set: anyone who can reach this port can use the whole API',
@@ -71,6 +71,8 @@ export async function serve(config: Config): Promise<Running> {
     { port: config.port, host: config.host, state_dir: config.stateDir, embedder: config.embedder },
     'birdie is listening',
   );
+  // probes answer while the state loads; /ready turns 200 when it is in place
+  await load();
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
@@ -84,6 +86,8 @@ export async function serve(config: Config): Promise<Running> {
     stopping = app
       .close()
       .finally(() => clearInterval(idle))
+      // the final snapshot, and the log closed, once no request can change the state any more
+      .then(() => ctx.durable?.close())
       .then(() => app.log.info('stopped'));
     return stopping;
   };

@@ -5,6 +5,7 @@
  * are read at scrape time in collect(), not on a timer.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { DurableObserver } from '../pipeline/durable.js';
 import type { Observer, Service } from '../pipeline/service.js';
 
 export class Metrics {
@@ -17,8 +18,13 @@ export class Metrics {
   readonly embedDuration: Histogram;
   readonly embeddedTweets: Counter;
   readonly batchSize: Histogram;
-  /** the service whose state the gauges describe; set once it exists */
-  service: Service | undefined;
+  /** the service whose state the gauges describe (a restore swaps it); undefined while loading */
+  serviceOf: () => Service | undefined = () => undefined;
+  readonly backupSuccess: Counter;
+  readonly backupFailures: Counter;
+  readonly backupLastTime: Gauge;
+  readonly backupLastBytes: Gauge;
+  readonly backupDuration: Histogram;
 
   constructor() {
     const registers = [this.registry];
@@ -69,6 +75,32 @@ export class Metrics {
       buckets: [1, 10, 50, 100, 250, 500, 1000, 5000],
       registers,
     });
+    this.backupSuccess = new Counter({
+      name: 'birch_backup_success_total',
+      help: 'Backups (snapshots) written to the store',
+      registers,
+    });
+    this.backupFailures = new Counter({
+      name: 'birch_backup_failures_total',
+      help: 'Failed backup attempts (each retry counts)',
+      registers,
+    });
+    this.backupLastTime = new Gauge({
+      name: 'birch_backup_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful backup',
+      registers,
+    });
+    this.backupLastBytes = new Gauge({
+      name: 'birch_backup_last_size_bytes',
+      help: 'Size of the last successful backup',
+      registers,
+    });
+    this.backupDuration = new Histogram({
+      name: 'birch_backup_duration_seconds',
+      help: 'Time to snapshot and write one backup',
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers,
+    });
     const self = this;
     const gauge = (name: string, help: string, read: (s: Service) => number) =>
       new Gauge({
@@ -76,7 +108,8 @@ export class Metrics {
         help,
         registers,
         collect() {
-          if (self.service !== undefined) this.set(read(self.service));
+          const s = self.serviceOf();
+          if (s !== undefined) this.set(read(s));
         },
       });
     gauge('birch_clusters_active', 'Clusters in the CF-tree', (s) => s.engine.clusterCount);
@@ -94,11 +127,24 @@ export class Metrics {
       help: 'Clusters removed by expiry (CLUSTER_EXPIRY_HOURS)',
       registers,
       collect() {
-        if (self.service === undefined) return;
+        const s = self.serviceOf();
+        if (s === undefined) return;
         this.reset();
-        this.inc(self.service.engine.expired);
+        this.inc(s.engine.expired);
       },
     });
+  }
+
+  backupObserver(): DurableObserver {
+    return {
+      backupSucceeded: (bytes, seconds, when) => {
+        this.backupSuccess.inc();
+        this.backupLastBytes.set(bytes);
+        this.backupLastTime.set(when / 1000);
+        this.backupDuration.observe(seconds);
+      },
+      backupFailed: () => this.backupFailures.inc(),
+    };
   }
 
   /** The pipeline's hooks, feeding these metrics. */

@@ -26,6 +26,14 @@ test('GET /config shows settings and counts tokens without showing them', async 
     topics: 0,
     topics_interval_seconds: 60,
     rate_limit_per_minute: 0,
+    wal_sync: 'fsync',
+    backup_interval_seconds: 0,
+    backup_every_tweets: 1000,
+    backup_keep: 24,
+    backup_store: 'fs',
+    s3_bucket: null,
+    s3_prefix: 'birch-clustering/',
+    encrypted: false,
     auth: { api_tokens: 0, admin_tokens: 1 },
   });
 });

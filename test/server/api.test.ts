@@ -259,11 +259,13 @@ describe('status endpoints', () => {
       'clustering_stats',
       'clusters_active',
       'ingest_rate_per_second',
+      'last_backup',
       'memory',
       'settings',
       'tree',
       'tweets_processed',
       'uptime_seconds',
+      'wal',
     ]);
     assert.equal(s.tweets_processed, 2);
     assert.equal(s.clusters_active, 2);
@@ -295,6 +297,9 @@ describe('status endpoints', () => {
       '/config/reload',
       '/metrics',
       '/debug/profile',
+      '/backup',
+      '/backups',
+      '/restore',
     ]) {
       assert.ok(doc.body.paths[p], `OpenAPI has ${p}`);
     }

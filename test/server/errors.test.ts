@@ -3,11 +3,13 @@
  * README's table and the OpenAPI document kept in step.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { ERRORS, type ErrorCode, errorTable } from '../../src/errors.js';
 import type { Context } from '../../src/server/context.js';
+import { Backups, type StorageBackend } from '../../src/store/backend.js';
 import { ADMIN_TOKEN, API_TOKEN, auth, makeApp } from '../helpers/app.js';
 
 const reached = new Set<ErrorCode>();
@@ -145,6 +147,62 @@ describe('every error code over HTTP', () => {
       payload: 'hello',
     });
     expectError(res, 'BRD_ERR_UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  test('BRD_ERR_BACKUP_NOT_FOUND', async () => {
+    expectError(
+      await app.inject({ method: 'POST', url: '/restore', payload: { timestamp: '20000101_000000' } }),
+      'BRD_ERR_BACKUP_NOT_FOUND',
+      'no backup 20000101_000000',
+    );
+  });
+
+  test('BRD_ERR_BACKUP_INVALID: a corrupt backup is refused and the state stays', async () => {
+    const ok = await app.inject({ method: 'POST', url: '/backup' });
+    assert.equal(ok.statusCode, 200, ok.body);
+    const ts = ok.json().timestamp;
+    const file = join(ctx.config.stateDir, 'snapshots', 'state', ts, 'snapshot.bin');
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 40] ^= 1;
+    writeFileSync(file, bytes);
+    const before = ctx.service;
+    expectError(
+      await app.inject({ method: 'POST', url: '/restore', payload: { timestamp: ts } }),
+      'BRD_ERR_BACKUP_INVALID',
+      'The backup cannot be restored: the checksum does not match: the file is truncated or corrupt',
+    );
+    assert.equal(ctx.service, before);
+  });
+
+  test('BRD_ERR_BACKUP_FAILED: the backup store does not answer', async (t) => {
+    // a stand-in for a store that goes down after startup (the S3 tests run a real server and stop it)
+    let up = true;
+    const fail = async (): Promise<never> => {
+      throw new Error('connect ECONNREFUSED 127.0.0.1:9');
+    };
+    const down: StorageBackend = {
+      kind: 's3',
+      location: 's3://down/',
+      put: fail,
+      get: fail,
+      list: async () => (up ? [] : fail()),
+      delete: async () => {},
+    };
+    const { app: a2 } = await makeApp({}, { remote: new Backups(down, 'p/'), backupAttempts: 2 });
+    up = false;
+    t.after(() => a2.close());
+    expectError(
+      await a2.inject({ method: 'POST', url: '/backup' }),
+      'BRD_ERR_BACKUP_FAILED',
+      'The backup failed: connect ECONNREFUSED 127.0.0.1:9',
+    );
+    const metrics = (await a2.inject({ url: '/metrics' })).body;
+    assert.match(metrics, /^birch_backup_failures_total 2$/m);
+    expectError(
+      await a2.inject({ url: '/backups' }),
+      'BRD_ERR_BACKUP_FAILED',
+      'The backup store cannot be listed: connect ECONNREFUSED 127.0.0.1:9',
+    );
   });
 
   test('BRD_ERR_INTERNAL: no stack, no detail to the client', async () => {

@@ -83,7 +83,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: Context): Promise<v
         throw err;
       }
       const changed = LIVE_KEYS.filter((k) => next[k] !== ctx.config[k]).map((k) => LIVE_NAMES[k]);
-      ctx.service.setLive(next);
+      await (ctx.durable as NonNullable<typeof ctx.durable>).setLive(next);
       app.log.level = next.logLevel;
       ctx.config = next;
       if (changed.length > 0) req.log.info({ changed }, 'live settings changed');

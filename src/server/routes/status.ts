@@ -93,6 +93,13 @@ export async function statusRoutes(app: FastifyInstance, ctx: Context): Promise<
         },
         uptime_seconds: process.uptime(),
         ingest_rate_per_second: s.ingestRate(),
+        last_backup: ctx.durable?.lastBackup ?? null,
+        wal: {
+          mode: ctx.config.walSync,
+          last_lsn: ctx.durable?.wal.lastLsn ?? 0,
+          bytes_written: ctx.durable?.wal.stats.bytes ?? 0,
+          syncs: ctx.durable?.wal.stats.syncs ?? 0,
+        },
         clustering_stats: s.clusteringStats(),
       };
     },

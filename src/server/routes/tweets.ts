@@ -50,7 +50,7 @@ export async function tweetRoutes(app: FastifyInstance, ctx: Context): Promise<v
         );
       if (req.log.level === 'debug' || req.log.level === 'trace')
         req.log.debug({ texts: items.map((t) => (t as { text?: unknown } | null)?.text) }, 'ingest');
-      const out = ctx.service.ingest(items);
+      const out = await (ctx.durable as NonNullable<typeof ctx.durable>).ingest(items);
       if (isBatch) return out;
       const r = out.results[0];
       if ('error' in r) throw new BirdieError(r.error.code as never, r.error.message);

@@ -1,0 +1,396 @@
+/**
+ * Durability: the log, snapshots, backups and recovery around the Service.
+ *
+ *   ingest:   service.ingest (applies, journals one record) ─> wal.sync() ─> answer
+ *   snapshot: service.exportState() at LSN L (synchronous: a consistent cut) ─> encode ─>
+ *             STATE_DIR/snapshots/<ts>/ (+ the backup store, S3 when configured) ─> log rotates,
+ *             segments older than the previous snapshot go
+ *   startup:  newest local snapshot that verifies (else the previous one; else the newest
+ *             backup in the store) + replay of the log after its LSN
+ *
+ * A tweet is answered only after its record is durable, so an acknowledged tweet survives a
+ * kill -9 or a power cut: recovery replays it into the same cluster.
+ */
+
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StateParts } from '../engine/state.js';
+import { type BackupInfo, Backups, FsBackend, type Manifest, stamp } from '../store/backend.js';
+import { decodeSnapshot, encodeSnapshot, type SnapshotKey } from '../store/codec.js';
+import { type OpenReport, Wal, type WalSync } from '../store/wal.js';
+import { type IngestResult, Service, type ServiceOptions } from './service.js';
+
+export interface DurableOptions {
+  stateDir: string;
+  walSync: WalSync;
+  /** where backups go besides the local snapshots (S3); undefined: the local ones are the backups */
+  remote?: Backups;
+  /** keys[0] encrypts new snapshots; every key may decrypt */
+  keys: SnapshotKey[];
+  everyTweets: number;
+  intervalMs: number;
+  keep: number;
+  log: Logger;
+  observer?: DurableObserver;
+  /** the log failed: nothing more may be acknowledged; the process must stop */
+  onFatal: (err: Error) => void;
+  /** upload attempts per backup, and the first backoff (doubling); default 5 and 500 ms */
+  attempts?: number;
+  backoffMs?: number;
+}
+
+export interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface DurableObserver {
+  backupSucceeded?(bytes: number, seconds: number, when: number): void;
+  backupFailed?(): void;
+}
+
+export interface LastBackup {
+  timestamp: string;
+  time: string;
+  bytes: number;
+  lsn: number;
+  location: string;
+}
+
+/** Local snapshots kept at least: the newest and the one before it (if the newest is corrupt). */
+const LOCAL_KEEP = 2;
+
+export class Durable {
+  private _service: Service;
+  readonly wal: Wal;
+  readonly local: Backups;
+  private readonly opts: DurableOptions;
+  private readonly serviceOptions: ServiceOptions;
+  private sinceBackup = 0;
+  private backingUp: Promise<Manifest | undefined> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** ingests wait here while a restore swaps the state */
+  private gate: Promise<void> = Promise.resolve();
+  private _lastBackup: LastBackup | undefined;
+  private closed = false;
+  readonly recovery: { snapshot?: string; replayed: number; log: OpenReport; skipped: string[] };
+
+  private constructor(
+    service: Service,
+    wal: Wal,
+    local: Backups,
+    opts: DurableOptions,
+    serviceOptions: ServiceOptions,
+    recovery: Durable['recovery'],
+  ) {
+    this._service = service;
+    this.wal = wal;
+    this.local = local;
+    this.opts = opts;
+    this.serviceOptions = serviceOptions;
+    this.recovery = recovery;
+  }
+
+  get service(): Service {
+    return this._service;
+  }
+
+  get lastBackup(): LastBackup | undefined {
+    return this._lastBackup;
+  }
+
+  /** Recovers the state (snapshot + log) and opens the log for appends. */
+  static async open(opts: DurableOptions, serviceOptions: ServiceOptions): Promise<Durable> {
+    const local = new Backups(new FsBackend(join(opts.stateDir, 'snapshots')));
+    const skipped: string[] = [];
+    let service: Service | undefined;
+    let snapshotLsn = 0;
+    let from: string | undefined;
+    const candidates: { store: Backups; info: BackupInfo }[] = (await local.list()).map((info) => ({
+      store: local,
+      info,
+    }));
+    if (candidates.length === 0 && opts.remote !== undefined) {
+      // a new machine: nothing local, start from the newest backup in the store
+      for (const info of await opts.remote.list()) candidates.push({ store: opts.remote, info });
+    }
+    for (const c of candidates) {
+      try {
+        const { snapshot } = await c.store.read(c.info.timestamp);
+        const { parts, meta } = decodeSnapshot(snapshot, opts.keys);
+        service = Service.fromState(parts, serviceOptions);
+        snapshotLsn = meta.lsn;
+        from = `${c.store.backend.location}/state/${c.info.timestamp}`;
+        break;
+      } catch (err) {
+        const why = `${c.info.timestamp}: ${(err as Error).message}`;
+        skipped.push(why);
+        opts.log.error(
+          { snapshot: c.info.timestamp, err: (err as Error).message },
+          'snapshot unusable, trying an older one',
+        );
+      }
+    }
+    if (candidates.length > 0 && service === undefined)
+      throw new Error(`no snapshot could be loaded: ${skipped.join('; ')}`);
+    const svc = service ?? new Service(serviceOptions);
+    let replayed = 0;
+    let firstSeen: number | undefined;
+    const { wal, report } = await Wal.open(join(opts.stateDir, 'wal'), opts.walSync, (r) => {
+      firstSeen ??= r.lsn;
+      if (r.lsn <= snapshotLsn) return;
+      svc.replay(r.payload);
+      replayed++;
+    });
+    if (firstSeen !== undefined && firstSeen > snapshotLsn + 1)
+      throw new Error(
+        `the log starts at record ${firstSeen} but the snapshot covers only up to ${snapshotLsn}: records are missing`,
+      );
+    if (report.lastLsn < snapshotLsn)
+      opts.log.warn(
+        { snapshot_lsn: snapshotLsn, log_lsn: report.lastLsn },
+        'the log ends before the snapshot',
+      );
+    if (report.truncated !== undefined)
+      opts.log.warn(
+        { ...report.truncated },
+        'cut a torn or corrupt tail off the log (records never acknowledged)',
+      );
+    const d = new Durable(svc, wal, local, opts, serviceOptions, {
+      snapshot: from,
+      replayed,
+      log: report,
+      skipped,
+    });
+    d.attach(svc);
+    const newest = candidates.find((c) => from?.endsWith(c.info.timestamp));
+    if (newest !== undefined)
+      d._lastBackup = {
+        timestamp: newest.info.timestamp,
+        time: newest.info.created,
+        bytes: newest.info.bytes,
+        lsn: newest.info.lsn,
+        location: newest.store.backend.location,
+      };
+    if (opts.intervalMs > 0)
+      d.timer = setInterval(() => void d.backup('interval').catch(() => {}), opts.intervalMs).unref();
+    return d;
+  }
+
+  private attach(svc: Service): void {
+    svc.journal = (payload) => {
+      this.wal.append(payload);
+    };
+  }
+
+  /** Applies a batch and answers once its record is durable. */
+  async ingest(items: readonly unknown[]): Promise<IngestResult> {
+    await this.gate;
+    const out = this._service.ingest(items);
+    try {
+      await this.wal.sync();
+    } catch (err) {
+      this.opts.onFatal(err as Error);
+      throw err;
+    }
+    this.sinceBackup += out.accepted;
+    if (
+      this.opts.everyTweets > 0 &&
+      this.sinceBackup >= this.opts.everyTweets &&
+      this.backingUp === undefined
+    )
+      void this.backup('tweets').catch(() => {});
+    return out;
+  }
+
+  /** Live settings: applied (and journaled) and made durable like a tweet. */
+  async setLive(s: Parameters<Service['setLive']>[0]): Promise<void> {
+    await this.gate;
+    this._service.setLive(s);
+    await this.wal.sync();
+  }
+
+  /**
+   * Takes a snapshot now and writes it locally and to the backup store. One at a time: a call
+   * while one runs waits for it and returns its result. Failures to reach the store are retried
+   * with backoff and counted; the local snapshot does not depend on them.
+   */
+  backup(reason: string): Promise<Manifest | undefined> {
+    if (this.backingUp !== undefined) return this.backingUp;
+    this.backingUp = this.doBackup(reason).finally(() => {
+      this.backingUp = undefined;
+    });
+    return this.backingUp;
+  }
+
+  private async doBackup(reason: string): Promise<Manifest | undefined> {
+    const t0 = performance.now();
+    // the seed's timestamps have one-second resolution: one backup per second at most
+    let ts = stamp(Date.now());
+    if (this._lastBackup?.timestamp === ts) {
+      await sleep(1000 - (Date.now() % 1000) + 5);
+      ts = stamp(Date.now());
+    }
+    await this.wal.flush();
+    // synchronous from here to the export: the state and the LSN are one consistent cut
+    const lsn = this.wal.lastLsn;
+    const parts = this._service.exportState();
+    this.sinceBackup = 0;
+    const manifest = await this.writeSnapshot(ts, parts, lsn, reason);
+    const seconds = (performance.now() - t0) / 1000;
+    if (manifest !== undefined) {
+      this._lastBackup = {
+        timestamp: ts,
+        time: manifest.created,
+        bytes: manifest.bytes,
+        lsn,
+        location: (this.opts.remote ?? this.local).backend.location,
+      };
+      this.opts.observer?.backupSucceeded?.(manifest.bytes, seconds, Date.now());
+      this.opts.log.info({ timestamp: ts, lsn, bytes: manifest.bytes, seconds, reason }, 'backup written');
+    }
+    return manifest;
+  }
+
+  private async writeSnapshot(
+    ts: string,
+    parts: StateParts,
+    lsn: number,
+    reason: string,
+  ): Promise<Manifest | undefined> {
+    const created = new Date().toISOString();
+    const svc = this._service;
+    const info = { clusters: svc.engine.clusterCount, tweets: svc.engine.tweets };
+    const bytes = encodeSnapshot(parts, { lsn, created, info: { ...info, reason } }, this.opts.keys[0]);
+    const m = {
+      created,
+      lsn,
+      encrypted: this.opts.keys.length > 0,
+      ...(this.opts.keys[0] ? { keyId: this.opts.keys[0].id } : {}),
+      ...info,
+    };
+    let manifest: Manifest;
+    try {
+      manifest = await this.local.write(ts, bytes, m);
+      await this.local.prune(
+        this.opts.remote === undefined ? Math.max(LOCAL_KEEP, this.opts.keep) : LOCAL_KEEP,
+      );
+      // the log now restarts after this snapshot; what the previous snapshot covers can go
+      await this.wal.rotate();
+      const kept = await this.local.list();
+      if (kept.length >= LOCAL_KEEP) this.wal.prune(kept[LOCAL_KEEP - 1].lsn);
+    } catch (err) {
+      this.opts.observer?.backupFailed?.();
+      this.opts.log.error({ err: (err as Error).message, timestamp: ts }, 'local snapshot failed');
+      throw err;
+    }
+    if (this.opts.remote === undefined) return manifest;
+    const remote = this.opts.remote;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const written = await remote.write(ts, bytes, m);
+        await remote.prune(this.opts.keep);
+        return written;
+      } catch (err) {
+        this.opts.observer?.backupFailed?.();
+        this.opts.log.warn({ err: (err as Error).message, attempt, timestamp: ts }, 'backup upload failed');
+        if (attempt >= (this.opts.attempts ?? 5) || this.closed) throw err;
+        await sleep(Math.min(30_000, (this.opts.backoffMs ?? 500) * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  /** Where backups go: the S3 bucket or the local directory. */
+  get storeLocation(): string {
+    return (this.opts.remote ?? this.local).backend.location;
+  }
+
+  /** Backups in the store (S3, else the local snapshots), newest first. */
+  list(): Promise<BackupInfo[]> {
+    return (this.opts.remote ?? this.local).list();
+  }
+
+  /**
+   * Replaces the state with a backup's (the newest, or the one at `timestamp`), atomically for
+   * readers. Ingest pauses while the restored state is written as the new local snapshot and the
+   * log restarts after it, so that a crash right after still recovers the restored state.
+   */
+  async restore(timestamp?: string): Promise<BackupInfo> {
+    const store = this.opts.remote ?? this.local;
+    const all = await store.list();
+    const info = timestamp === undefined ? all[0] : all.find((b) => b.timestamp === timestamp);
+    if (info === undefined)
+      throw new RestoreError(timestamp === undefined ? 'there are no backups' : `no backup ${timestamp}`);
+    const { snapshot } = await store.read(info.timestamp);
+    const { parts } = decodeSnapshot(snapshot, this.opts.keys);
+    const restored = Service.fromState(parts, this.serviceOptions);
+    let release!: () => void;
+    const previous = this.gate;
+    this.gate = new Promise((r) => {
+      release = r;
+    });
+    try {
+      await previous;
+      await this.backingUp?.catch(() => {});
+      await this.wal.flush();
+      const lsn = this.wal.lastLsn;
+      let ts = stamp(Date.now());
+      if (this._lastBackup?.timestamp === ts || ts === info.timestamp) {
+        await sleep(1000 - (Date.now() % 1000) + 5);
+        ts = stamp(Date.now());
+      }
+      const created = new Date().toISOString();
+      const bytes = encodeSnapshot(
+        parts,
+        { lsn, created, info: { restoredFrom: info.timestamp } },
+        this.opts.keys[0],
+      );
+      await this.local.write(ts, bytes, {
+        created,
+        lsn,
+        encrypted: this.opts.keys.length > 0,
+        ...(this.opts.keys[0] ? { keyId: this.opts.keys[0].id } : {}),
+        clusters: restored.engine.clusterCount,
+        tweets: restored.engine.tweets,
+      });
+      await this.wal.rotate();
+      this.attach(restored);
+      this._service.journal = undefined;
+      this._service = restored;
+      this.opts.log.info({ timestamp: info.timestamp, lsn }, 'state restored from backup');
+      return info;
+    } finally {
+      release();
+    }
+  }
+
+  /** Final snapshot and log close (shutdown). */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    try {
+      await this.backingUp?.catch(() => {});
+      if (
+        this.sinceBackup > 0 ||
+        this._lastBackup === undefined ||
+        this._lastBackup.lsn !== this.wal.lastLsn
+      ) {
+        // the local snapshot is written before the upload: a store that is down costs the
+        // upload, not the state (the log still holds everything since the last snapshot)
+        await this.backup('shutdown').catch((err: Error) =>
+          this.opts.log.error({ err: err.message }, 'shutdown backup failed'),
+        );
+      }
+    } finally {
+      this.closed = true;
+      await this.wal.close();
+    }
+  }
+}
+
+export class RestoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RestoreError';
+  }
+}
