@@ -9,6 +9,8 @@
  *                                          /debug/profile), summarised, saved in bench/out/
  *   npm run bench -- http --pin            this process on CPU 0, the servers on the others
  *   npm run bench -- http --no-info        skip the LOG_LEVEL=info run
+ *   npm run bench -- http --env WAL_SYNC=write --env BACKUP_EVERY_TWEETS=0
+ *                                          settings for birdie (both processes) besides the defaults
  *
  * Servers, each a child process on 127.0.0.1 and a free port, all started before the first load:
  *   baseline      bench/http-baseline.ts: Fastify 5, POST /tweets with the body schema
@@ -31,10 +33,9 @@
  * The load generator is autocannon in THIS process, on the same machine: on 2 cores it competes
  * with the server for CPU, and the table shows how busy each side was (CPU seconds per second of
  * the server child from /proc, of this process, and of everything else from /proc/stat, which
- * should be near 0: another busy process on the machine disturbs every figure). Unpinned, the
- * scheduler may run autocannon on the server's core while the other idles (a profile then shows
- * the server long in writev); --pin avoids that, but leaves autocannon one core, which caps the
- * baseline.
+ * should be near 0: another busy process on the machine disturbs every figure). --pin keeps
+ * autocannon on CPU 0 and the servers on the others, so that neither steals the other's core;
+ * autocannon then has one core, about what it uses anyway against the baseline.
  * req/s counts 2xx answers; tweets/s is req/s x tweets per POST (birdie's /stats count of the
  * tweets it processed is checked against it); latency is per request (a batch is one request),
  * from the request written to its answer read, 2xx only, from every response's own time (not
@@ -134,11 +135,10 @@ function ensureBuilt(): string {
 /** The commit measured, and whether src/ differs from it (dist/ is built from the working tree). */
 function gitState(): { commit: string | null; srcDirty: boolean | null } {
   try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
+    const git = (args: string[]) =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const commit = git(['rev-parse', 'HEAD']).trim();
+    const dirty = git(['status', '--porcelain', '--', 'src']);
     return { commit, srcDirty: dirty.trim() !== '' };
   } catch {
     return { commit: null, srcDirty: null };
@@ -607,6 +607,14 @@ function summarize(p: CpuProfile): {
   functions: [string, number][];
 } {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  /** the profiler's own work (the inspector session stopping and serialising the profile) */
+  const inProfiler = (id: number): boolean => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at))
+      if (byId.get(at)?.callFrame.url === 'node:inspector') return true;
+    return false;
+  };
   const self = new Map<number, number>();
   let total = 0;
   for (let i = 0; i < p.samples.length; i++) {
@@ -620,10 +628,11 @@ function summarize(p: CpuProfile): {
     const n = byId.get(id);
     if (!n) continue;
     const { functionName, url, lineNumber } = n.callFrame;
-    const area = areaOf(url, functionName);
+    const profiler = inProfiler(id);
+    const area = profiler ? '(profiler itself)' : areaOf(url, functionName);
     areas.set(area, (areas.get(area) ?? 0) + us);
     const where = url === '' ? '' : ` ${url.slice(url.lastIndexOf('/') + 1)}:${lineNumber + 1}`;
-    const key = `${functionName || '(anonymous)'}${where}`;
+    const key = profiler ? '(profiler itself)' : `${functionName || '(anonymous)'}${where}`;
     fns.set(key, (fns.get(key) ?? 0) + us);
   }
   const top = (m: Map<string, number>, k: number) =>
@@ -666,6 +675,10 @@ async function profileUnderLoad(
       sum.areas.map(([a, p]) => [a, `${p.toFixed(1)}%`, per(p).toFixed(1)]),
     ),
   );
+  console.log(
+    '  (native) includes writev: the answer written to the socket, with the kernel waking the load generator;' +
+      ' (idle): waiting for requests',
+  );
   console.log();
   console.log(
     table(
@@ -679,6 +692,21 @@ async function profileUnderLoad(
 
 // ---------------------------------------------------------------- the suite
 
+/** Every `--env NAME=VALUE` (or `--env=NAME=VALUE`): settings for the birdie processes. */
+function envFlags(args: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const v = args[i] === '--env' ? args[++i] : args[i].startsWith('--env=') ? args[i].slice(6) : undefined;
+    if (v === undefined) continue;
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(v);
+    if (!m) throw new Error(`--env wants NAME=VALUE, got ${v}`);
+    if (['PORT', 'HOST', 'STATE_DIR', 'LOG_LEVEL'].includes(m[1]))
+      throw new Error(`--env ${m[1]}: the suite sets it`);
+    env[m[1]] = m[2];
+  }
+  return env;
+}
+
 async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
   const base = ctx.quick ? QUICK : FULL;
   const seconds = intFlag(ctx.args, 'duration', base.duration);
@@ -691,6 +719,7 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
   const withProfile = hasFlag(ctx.args, 'profile');
   const pin = hasFlag(ctx.args, 'pin');
   if (batch > 500) throw new Error('--batch must be at most 500 (birdie BATCH_SIZE default)');
+  const extraEnv = envFlags(ctx.args);
   const cores = cpus().length;
   if (pin && cores < 2) throw new Error('--pin needs at least 2 cores');
   /** --pin: this process (autocannon) on CPU 0, the servers on the others */
@@ -703,6 +732,12 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
         ? `; pinned: bench on CPU ${cpuSets.bench}, servers on CPU ${cpuSets.servers}`
         : '; not pinned'),
   );
+  if (Object.keys(extraEnv).length > 0)
+    console.log(
+      `  birdie settings besides the defaults: ${Object.entries(extraEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
   const git = gitState();
   console.log(
     `  ${ensureBuilt()}; commit ${git.commit?.slice(0, 10) ?? 'unknown'}` +
@@ -729,6 +764,7 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
   const servers: Server[] = [];
   try {
     const birdieEnv = (level: string, dir: string) => ({
+      ...extraEnv,
       STATE_DIR: join(tmp, dir),
       LOG_LEVEL: level,
       HOST: '127.0.0.1',
@@ -799,6 +835,7 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
       profiles,
       cpuSets,
       git,
+      extraEnv,
     });
   } finally {
     await Promise.all(servers.map(stopServer));
@@ -831,6 +868,7 @@ function report(
     profiles: Record<string, unknown> | null;
     cpuSets: { bench: string; servers: string } | null;
     git: { commit: string | null; srcDirty: boolean | null };
+    extraEnv: Record<string, string>;
   },
 ): Record<string, unknown> {
   const bad = loads.filter((l) => problems(l) !== '');
@@ -983,6 +1021,7 @@ function report(
       tweetsSent: p.tweetsSent,
       loadGenerator: 'autocannon 8, in the bench process, on the same machine',
       pinned: p.cpuSets,
+      birdieEnv: p.extraEnv,
     },
     loads,
     ratios: {

@@ -139,7 +139,7 @@ export class S3Backend implements StorageBackend {
       if (errors.length > 0) {
         const e = errors[0];
         throw new Error(
-          `S3 delete of s3://${this.bucket}/${e.Key ?? '?'} failed: ${e.Code ?? 'error'}` +
+          `S3 delete s3://${this.bucket}/${e.Key ?? '?'} failed: ${e.Code ?? 'error'}` +
             `${e.Message ? ` (${redact(e.Message)})` : ''}` +
             (errors.length > 1 ? `; ${errors.length - 1} more keys failed too` : ''),
         );

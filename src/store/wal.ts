@@ -56,6 +56,7 @@ export class Wal {
   private pending: Buffer[] = [];
   private pendingLsn = 0;
   private flushing: Promise<void> | undefined;
+  private io: Promise<void> = Promise.resolve();
   private waiters: { lsn: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private failed: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -171,50 +172,75 @@ export class Wal {
     });
   }
 
-  /** Writes (and fsyncs, in fsync mode) everything pending; one flush at a time. */
+  /**
+   * Writes (and fsyncs, in fsync mode) everything pending. Every use of the file goes through
+   * one queue (`io`): a flush, a rotation and the close never overlap, so no write lands in a
+   * file that a rotation has closed, or in the wrong segment.
+   */
   flush(): Promise<void> {
     if (this.flushing !== undefined) return this.flushing;
     if (this.pending.length === 0) return Promise.resolve();
-    this.flushing = (async () => {
-      try {
-        while (this.pending.length > 0) {
-          const bufs = this.pending;
-          const upTo = this.pendingLsn;
-          this.pending = [];
-          const fh = this.fh as FileHandle;
-          const { bytesWritten } = await fh.writev(bufs);
-          const want = bufs.reduce((s, b) => s + b.length, 0);
-          if (bytesWritten !== want)
-            throw new Error(`short write to the log: ${bytesWritten} of ${want} bytes`);
-          this._bytes += want;
-          if (this.mode === 'fsync') {
-            await fh.datasync();
-            this._syncs++;
-          }
-          this.durableLsn = upTo;
-          const ready = this.waiters.filter((w) => w.lsn <= upTo);
-          this.waiters = this.waiters.filter((w) => w.lsn > upTo);
-          for (const w of ready) w.resolve();
-        }
-      } catch (err) {
-        // The state in memory now holds changes the log may not: nothing more may be
-        // acknowledged. The caller stops the process; recovery replays what is durable.
-        this.failed = err as Error;
-        for (const w of this.waiters) w.reject(this.failed);
-        this.waiters = [];
-        throw err;
-      } finally {
-        this.flushing = undefined;
-      }
-    })();
+    const run = this.exclusive(() => this.writePending());
+    this.flushing = run.finally(() => {
+      this.flushing = undefined;
+      // a record appended after the last write of that run, waited for by someone
+      if (this.pending.length > 0 && this.waiters.length > 0 && this.failed === undefined)
+        void this.flush().catch(() => {});
+    });
     return this.flushing;
   }
 
-  /** Starts a new segment at the next LSN (after a snapshot), so old ones can be dropped whole. */
-  async rotate(): Promise<void> {
-    await this.flush();
-    if (this.mode !== 'fsync' && this.fh) await this.fh.datasync();
-    await this.openSegment(this._lastLsn + 1);
+  private async writePending(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const bufs = this.pending;
+        const upTo = this.pendingLsn;
+        this.pending = [];
+        const fh = this.fh as FileHandle;
+        const { bytesWritten } = await fh.writev(bufs);
+        const want = bufs.reduce((s, b) => s + b.length, 0);
+        if (bytesWritten !== want) throw new Error(`short write to the log: ${bytesWritten} of ${want} bytes`);
+        this._bytes += want;
+        if (this.mode === 'fsync') {
+          await fh.datasync();
+          this._syncs++;
+        }
+        this.durableLsn = upTo;
+        const ready = this.waiters.filter((w) => w.lsn <= upTo);
+        this.waiters = this.waiters.filter((w) => w.lsn > upTo);
+        for (const w of ready) w.resolve();
+      }
+    } catch (err) {
+      // The state in memory now holds changes the log may not: nothing more may be
+      // acknowledged. The caller stops the process; recovery replays what is durable.
+      this.failed = err as Error;
+      for (const w of this.waiters) w.reject(this.failed);
+      this.waiters = [];
+      throw err;
+    }
+  }
+
+  /** Runs `f` alone on the file, after whatever is queued before it. */
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.io.then(f, f);
+    this.io = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Starts a new segment (after a snapshot), so old ones can be dropped whole. The new segment
+   * is named by the first record it will hold: everything appended so far is written to the old
+   * one first, inside the same turn of the queue.
+   */
+  rotate(): Promise<void> {
+    return this.exclusive(async () => {
+      await this.writePending();
+      if (this.mode !== 'fsync' && this.fh) await this.fh.datasync();
+      await this.openSegment(this.durableLsn + 1);
+    });
   }
 
   /** Deletes segments whose records all have LSN <= `lsn` (kept by an older snapshot). */
@@ -231,15 +257,17 @@ export class Wal {
     return gone;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    try {
-      await this.flush();
-      if (this.fh && this.mode !== 'fsync') await this.fh.datasync();
-    } finally {
-      await this.fh?.close();
-      this.fh = undefined;
-    }
+    return this.exclusive(async () => {
+      try {
+        await this.writePending();
+        if (this.fh && this.mode !== 'fsync') await this.fh.datasync();
+      } finally {
+        await this.fh?.close();
+        this.fh = undefined;
+      }
+    });
   }
 
   private async openSegment(first: number): Promise<void> {

@@ -158,15 +158,17 @@ test('prune keeps the newest N, deletes the rest with their folders, spares a wr
   assert.deepEqual(await backups.list(), []);
 });
 
-test('prune also removes old leftovers without a manifest, as its doc comment says', async (t) => {
+test('prune also removes leftovers without a manifest older than the oldest kept backup', async (t) => {
   const fs = new FsBackend(tempRoot(t));
   const backups = new Backups(fs);
-  await fs.put('state/20241130_000000/snapshot.bin', Buffer.from('crashed long ago'));
+  await fs.put('state/20241130_000000/snapshot.bin', Buffer.from('cut short long ago'));
   for (const ts of ['20241201_000000', '20241202_000000']) await backups.write(ts, Buffer.from(ts), META);
-  await backups.prune(1);
+  await fs.put('state/20241203_000000/snapshot.bin', Buffer.from('being written now'));
+  assert.deepEqual(await backups.prune(1), ['20241201_000000', '20241130_000000']);
   assert.deepEqual(await fs.list('state/'), [
     'state/20241202_000000/manifest.json',
     'state/20241202_000000/snapshot.bin',
+    'state/20241203_000000/snapshot.bin',
   ]);
 });
 

@@ -35,8 +35,9 @@ function countCommands(b: S3Backend): string[] {
 }
 
 /**
- * The aws CLI: Debian's (/usr/bin/aws, package awscli) when installed, as on CI; else whichever
- * `aws` is on PATH; else undefined.
+ * The aws CLI: $BIRDIE_TEST_AWS if set; else Debian's (/usr/bin/aws, package awscli) when
+ * installed, as on CI; else whichever `aws` is on PATH (here a pyenv aws-cli v1 may shadow
+ * Debian's); else undefined.
  */
 async function awsCli(): Promise<string | undefined> {
   if (process.env.BIRDIE_TEST_AWS) return process.env.BIRDIE_TEST_AWS;
@@ -121,7 +122,7 @@ describe('S3Backend on s3rver', () => {
     );
   });
 
-  test('Backups: newest first; prune keeps N and spares a write in progress', async () => {
+  test('Backups: newest first; prune keeps N, drops old leftovers, spares a write in progress', async () => {
     const backups = new Backups(backend, 'prune/');
     for (const ts of [
       '20241203_000000',
@@ -132,11 +133,17 @@ describe('S3Backend on s3rver', () => {
     ])
       await backups.write(ts, Buffer.from(ts), META);
     await backend.put('prune/state/20241206_000000/snapshot.bin', Buffer.from('in progress'));
+    await backend.put('prune/state/20241130_000000/snapshot.bin', Buffer.from('cut short long ago'));
     assert.deepEqual(
       (await backups.list()).map((x) => x.timestamp),
       ['20241205_000000', '20241204_000000', '20241203_000000', '20241202_000000', '20241201_000000'],
     );
-    assert.deepEqual(await backups.prune(2), ['20241203_000000', '20241202_000000', '20241201_000000']);
+    assert.deepEqual(await backups.prune(2), [
+      '20241203_000000',
+      '20241202_000000',
+      '20241201_000000',
+      '20241130_000000',
+    ]);
     assert.deepEqual(await backend.list('prune/'), [
       'prune/state/20241204_000000/manifest.json',
       'prune/state/20241204_000000/snapshot.bin',
@@ -270,6 +277,28 @@ test('the server is down: put and list reject with the operation and the connect
   });
   // the SDK retries (3 attempts with backoff) but gives up quickly on a refused connection
   assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
+});
+
+test('delete: keys S3 refuses inside a 200 answer are an error, not silently kept', async () => {
+  const b = new S3Backend({ bucket: 'b', region: 'us-east-1', endpoint: 'http://127.0.0.1:9' });
+  // answer DeleteObjects the way S3 does when some keys are refused, without a server
+  b.client.middlewareStack.add(
+    () => async () => ({
+      response: {},
+      output: {
+        $metadata: { httpStatusCode: 200 },
+        Errors: [
+          { Key: 'state/a/snapshot.bin', Code: 'AccessDenied', Message: 'Access Denied' },
+          { Key: 'state/a/manifest.json', Code: 'AccessDenied', Message: 'Access Denied' },
+        ],
+      },
+    }),
+    { step: 'initialize', name: 'birdieTestFakeDelete' },
+  );
+  await assert.rejects(b.delete(['state/a/snapshot.bin', 'state/a/manifest.json']), {
+    message:
+      'S3 delete s3://b/state/a/snapshot.bin failed: AccessDenied (Access Denied); 1 more keys failed too',
+  });
 });
 
 describe('configuration', () => {
