@@ -14,6 +14,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   speed: async () => (await import('./speed.js')).speed,
   quality: async () => (await import('./quality.js')).quality,
   http: async () => (await import('./http.js')).http,
+  durability: async () => (await import('./durability.js')).durability,
 };
 
 function usage(): string {

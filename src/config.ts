@@ -38,6 +38,7 @@ export interface Config {
   walSync: 'fsync' | 'write' | 'off';
   backupIntervalSeconds: number;
   backupEveryTweets: number;
+  backupMinIntervalSeconds: number;
   backupKeep: number;
   s3Bucket: string | undefined;
   s3Prefix: string;
@@ -299,6 +300,13 @@ export const OPTIONS: readonly Option[] = [
     parse: int(0, 1e12),
   },
   {
+    env: 'BACKUP_MIN_INTERVAL',
+    key: 'backupMinIntervalSeconds',
+    default: '30s',
+    doc: 'The tweet-count trigger waits at least this long after the previous backup. Every acknowledged tweet is in the log whatever the cadence; snapshots only shorten the replay at startup, and at 20,000 tweets/s a snapshot every 1000 tweets would mean 20 a second',
+    parse: duration,
+  },
+  {
     env: 'BACKUP_KEEP',
     key: 'backupKeep',
     default: '24',
@@ -481,6 +489,7 @@ export function publicConfig(c: Config): Record<string, unknown> {
     wal_sync: c.walSync,
     backup_interval_seconds: c.backupIntervalSeconds,
     backup_every_tweets: c.backupEveryTweets,
+    backup_min_interval_seconds: c.backupMinIntervalSeconds,
     backup_keep: c.backupKeep,
     backup_store: c.s3Bucket === undefined ? 'fs' : 's3',
     s3_bucket: c.s3Bucket ?? null,

@@ -54,6 +54,7 @@ const DEFAULTS: Config = {
   walSync: 'fsync',
   backupIntervalSeconds: 3600,
   backupEveryTweets: 1000,
+  backupMinIntervalSeconds: 30,
   backupKeep: 24,
   s3Bucket: undefined,
   s3Prefix: 'birch-clustering/',

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { envExample } from '../config.js';
 import { configFromEnvironment, serveUntilSignal } from '../server/main.js';
+import { BACKUP_HELP, backupCommand, restoreCommand } from './backup.js';
 import { CLUSTER_HELP, clusterCommand, UsageError } from './cluster.js';
 
 const HELP = `birdie: real-time tweet clustering with BIRCH
@@ -15,6 +16,9 @@ Commands
                      see .env.example), on port 8000 by default
   cluster [FILE|-]   cluster a JSONL or CSV file of tweets in one pass (see birdie cluster --help)
   config example     print every setting with its default, in .env form
+  backup list        the backups in the store (S3 or STATE_DIR), newest first
+  backup verify      check a backup end to end (see birdie help backup)
+  restore            make a backup the state in STATE_DIR (the service must be stopped)
   help               this text
   version            print the version
 `;
@@ -36,6 +40,16 @@ export async function main(argv: string[]): Promise<number> {
         process.exit(code);
         return code;
       }
+      case 'backup':
+      case 'restore': {
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(BACKUP_HELP);
+          return 0;
+        }
+        const config = configFromEnvironment();
+        if (config === undefined) return 1;
+        return cmd === 'backup' ? await backupCommand(rest, config) : await restoreCommand(rest, config);
+      }
       case 'config':
         if (rest[0] !== 'example') throw new UsageError('usage: birdie config example');
         process.stdout.write(envExample());
@@ -46,7 +60,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(cmd === 'help' && rest[0] === 'cluster' ? CLUSTER_HELP : HELP);
+        process.stdout.write(
+          cmd === 'help' && rest[0] === 'cluster'
+            ? CLUSTER_HELP
+            : cmd === 'help' && (rest[0] === 'backup' || rest[0] === 'restore')
+              ? BACKUP_HELP
+              : HELP,
+        );
         return 0;
       case 'version':
       case '--version':

@@ -12,6 +12,7 @@
  * kill -9 or a power cut: recovery replays it into the same cluster.
  */
 
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StateParts } from '../engine/state.js';
@@ -28,6 +29,8 @@ export interface DurableOptions {
   /** keys[0] encrypts new snapshots; every key may decrypt */
   keys: SnapshotKey[];
   everyTweets: number;
+  /** the tweet-count trigger waits this long after the previous backup */
+  minIntervalMs?: number;
   intervalMs: number;
   keep: number;
   log: Logger;
@@ -68,6 +71,8 @@ export class Durable {
   private readonly opts: DurableOptions;
   private readonly serviceOptions: ServiceOptions;
   private sinceBackup = 0;
+  /** when the last tweet-triggered backup started (ms) */
+  private lastBackupAt = 0;
   private backingUp: Promise<Manifest | undefined> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** ingests wait here while a restore swaps the state */
@@ -102,6 +107,7 @@ export class Durable {
 
   /** Recovers the state (snapshot + log) and opens the log for appends. */
   static async open(opts: DurableOptions, serviceOptions: ServiceOptions): Promise<Durable> {
+    lockStateDir(opts.stateDir);
     const local = new Backups(new FsBackend(join(opts.stateDir, 'snapshots')));
     const skipped: string[] = [];
     let service: Service | undefined;
@@ -140,6 +146,14 @@ export class Durable {
     const { wal, report } = await Wal.open(join(opts.stateDir, 'wal'), opts.walSync, (r) => {
       firstSeen ??= r.lsn;
       if (r.lsn <= snapshotLsn) return;
+      if (isRestoreMarker(r.payload)) {
+        // The state was replaced by a backup here, and the snapshot the restore wrote is not the
+        // one loaded: replaying on would apply later tweets to the state before the restore.
+        const { from } = JSON.parse(r.payload.toString('utf8')) as { from: string };
+        throw new Error(
+          `the log records a restore of backup ${from} at record ${r.lsn}, but the snapshot written then cannot be loaded (${skipped.join('; ') || 'missing'}): run \`birdie restore --timestamp ${from}\` to restore it again`,
+        );
+      }
       svc.replay(r.payload);
       replayed++;
     });
@@ -164,6 +178,12 @@ export class Durable {
       skipped,
     });
     d.attach(svc);
+    if (service === undefined && report.records === 0) {
+      // A new state: its first snapshot records what the log's records depend on (embedder,
+      // dimension, mode, thresholds), so a restart with other settings is refused or journaled
+      // as a change, never applied silently to the tweets already clustered.
+      await d.snapshotLocal('initial');
+    }
     const newest = candidates.find((c) => from?.endsWith(c.info.timestamp));
     if (newest !== undefined)
       d._lastBackup = {
@@ -181,6 +201,30 @@ export class Durable {
   private attach(svc: Service): void {
     svc.journal = (payload) => {
       this.wal.append(payload);
+    };
+  }
+
+  /** A local snapshot only (no upload): for the state's first one. */
+  private async snapshotLocal(reason: string): Promise<void> {
+    const lsn = this.wal.lastLsn;
+    const parts = this._service.exportState();
+    const ts = stamp(Date.now());
+    const created = new Date().toISOString();
+    const bytes = encodeSnapshot(parts, { lsn, created, info: { reason } }, this.opts.keys[0]);
+    const m = await this.local.write(ts, bytes, {
+      created,
+      lsn,
+      encrypted: this.opts.keys.length > 0,
+      ...(this.opts.keys[0] ? { keyId: this.opts.keys[0].id } : {}),
+      clusters: this._service.engine.clusterCount,
+      tweets: this._service.engine.tweets,
+    });
+    this._lastBackup = {
+      timestamp: ts,
+      time: created,
+      bytes: m.bytes,
+      lsn,
+      location: this.local.backend.location,
     };
   }
 
@@ -333,7 +377,10 @@ export class Durable {
     try {
       await previous;
       await this.backingUp?.catch(() => {});
-      await this.wal.flush();
+      // the marker goes first, inside what the new snapshot covers: a recovery that loads this
+      // snapshot skips it; one that cannot, and starts from an older one, stops at it
+      this.wal.append(Buffer.from(JSON.stringify({ t: 'restore', from: info.timestamp })));
+      await this.wal.sync();
       const lsn = this.wal.lastLsn;
       let ts = stamp(Date.now());
       if (this._lastBackup?.timestamp === ts || ts === info.timestamp) {
@@ -346,7 +393,7 @@ export class Durable {
         { lsn, created, info: { restoredFrom: info.timestamp } },
         this.opts.keys[0],
       );
-      await this.local.write(ts, bytes, {
+      const written = await this.local.write(ts, bytes, {
         created,
         lsn,
         encrypted: this.opts.keys.length > 0,
@@ -355,6 +402,14 @@ export class Durable {
         tweets: restored.engine.tweets,
       });
       await this.wal.rotate();
+      this.sinceBackup = 0;
+      this._lastBackup = {
+        timestamp: ts,
+        time: created,
+        bytes: written.bytes,
+        lsn,
+        location: this.local.backend.location,
+      };
       this.attach(restored);
       this._service.journal = undefined;
       this._service = restored;
@@ -384,8 +439,58 @@ export class Durable {
     } finally {
       this.closed = true;
       await this.wal.close();
+      unlockStateDir(this.opts.stateDir);
     }
   }
+}
+
+/**
+ * One writer per state directory: a second process appending to the same log would interleave
+ * records. The lock file holds the owner's pid; a lock left by a process that died (kill -9) is
+ * taken over.
+ */
+function lockStateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'LOCK');
+  try {
+    writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const pid = Number(readFileSync(path, 'utf8').trim());
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+    throw new Error(
+      `STATE_DIR ${dir} is in use by process ${pid} (its LOCK file): one birdie per state directory`,
+    );
+  writeFileSync(path, `${process.pid}\n`);
+}
+
+function unlockStateDir(dir: string): void {
+  const path = join(dir, 'LOCK');
+  try {
+    if (Number(readFileSync(path, 'utf8').trim()) === process.pid) unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const RESTORE_PREFIX = Buffer.from('{"t":"restore"');
+
+function isRestoreMarker(payload: Buffer): boolean {
+  return (
+    payload.length > RESTORE_PREFIX.length &&
+    payload.subarray(0, RESTORE_PREFIX.length).equals(RESTORE_PREFIX)
+  );
 }
 
 export class RestoreError extends Error {

@@ -186,6 +186,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<B
         remote: opts.remote ?? remoteBackups(config),
         keys: snapshotKeys(config),
         everyTweets: config.backupEveryTweets,
+        minIntervalMs: config.backupMinIntervalSeconds * 1000,
         intervalMs: config.backupIntervalSeconds * 1000,
         keep: config.backupKeep,
         log: app.log,

@@ -185,6 +185,8 @@ export function decodeSnapshot(
   } catch {
     throw new SnapshotError('the state JSON does not parse');
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new SnapshotError('the state is not a JSON object');
   const arrays: Record<string, StateArray> = {};
   for (const s of header.sections) {
     const Kind = KINDS[s.kind];
@@ -226,9 +228,42 @@ function checkFrame(file: Buffer): { header: Header; flags: number; headerEnd: n
   } catch {
     throw new SnapshotError('the header does not parse');
   }
-  if (!Number.isInteger(header.lsn) || !Array.isArray(header.sections))
-    throw new SnapshotError('the header is incomplete');
+  checkHeader(header);
+  if ((flags & ~(FLAG_DEFLATE | FLAG_ENCRYPT)) !== 0) throw new SnapshotError(`unknown flags ${flags}`);
+  if (flags & FLAG_ENCRYPT && (typeof header.keyId !== 'string' || typeof header.iv !== 'string'))
+    throw new SnapshotError('an encrypted snapshot without its key id or nonce');
   return { header, flags, headerEnd: 16 + h };
+}
+
+const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Every field the reader relies on, checked before it is used: a header is input like any other. */
+function checkHeader(h: unknown): asserts h is Header {
+  if (typeof h !== 'object' || h === null || Array.isArray(h))
+    throw new SnapshotError('the header is not an object');
+  const x = h as Record<string, unknown>;
+  if (
+    !count(x.lsn) ||
+    !count(x.jsonBytes) ||
+    !count(x.bodyBytes) ||
+    (x.jsonBytes as number) > (x.bodyBytes as number)
+  )
+    throw new SnapshotError('the header has bad sizes or log position');
+  if (typeof x.created !== 'string') throw new SnapshotError('the header has no creation time');
+  if (!Array.isArray(x.sections)) throw new SnapshotError('the header has no section table');
+  for (const s of x.sections) {
+    const sec = s as Record<string, unknown> | null;
+    if (
+      typeof sec !== 'object' ||
+      sec === null ||
+      typeof sec.name !== 'string' ||
+      typeof sec.kind !== 'string' ||
+      !Object.hasOwn(KINDS, sec.kind) ||
+      !count(sec.offset) ||
+      !count(sec.length)
+    )
+      throw new SnapshotError('the header has a bad section entry');
+  }
 }
 
 function align8(n: number): number {

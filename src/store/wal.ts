@@ -119,10 +119,16 @@ export class Wal {
       }
       if (reason !== undefined) {
         report.truncated = { segment: seg.name, offset: off, bytes: buf.length - off, reason };
-        const fd = openSync(path, 'r+');
-        ftruncateSync(fd, off);
-        fsyncSync(fd);
-        closeSync(fd);
+        if (off === 0 && i > 0) {
+          // nothing of it is usable, and its name claims records it does not hold: appends must
+          // go on in the previous segment instead
+          unlinkSync(path);
+        } else {
+          const fd = openSync(path, 'r+');
+          ftruncateSync(fd, off);
+          fsyncSync(fd);
+          closeSync(fd);
+        }
         // later segments can only hold records after the cut: unacknowledged, or unreachable
         for (const later of segments.slice(i + 1)) unlinkSync(join(dir, later.name));
         break;
@@ -199,7 +205,8 @@ export class Wal {
         const fh = this.fh as FileHandle;
         const { bytesWritten } = await fh.writev(bufs);
         const want = bufs.reduce((s, b) => s + b.length, 0);
-        if (bytesWritten !== want) throw new Error(`short write to the log: ${bytesWritten} of ${want} bytes`);
+        if (bytesWritten !== want)
+          throw new Error(`short write to the log: ${bytesWritten} of ${want} bytes`);
         this._bytes += want;
         if (this.mode === 'fsync') {
           await fh.datasync();

@@ -99,7 +99,8 @@ async function round(
   let stop = false;
   const worker = async () => {
     while (!stop) {
-      const size = 1 + rng.int(20);
+      // small batches: many requests in flight at each kill, and a log that replays fast
+      const size = 1 + rng.int(4);
       const batch = Array.from({ length: size }, () => {
         // now and then a repeat of an acknowledged id: answered with its first cluster
         if (acked.size > 0 && rng.next() < 0.05) {
@@ -128,7 +129,7 @@ async function round(
       }
     }
   };
-  const workers = [worker(), worker(), worker(), worker()];
+  const workers = [worker(), worker(), worker()];
   await new Promise((r) => setTimeout(r, killAfterMs));
   s.child.kill('SIGKILL');
   stop = true;
@@ -136,8 +137,32 @@ async function round(
   await s.exited;
 }
 
-async function checkAcked(s: Server, acked: Map<string, number>): Promise<void> {
-  for (const [id, cluster] of acked) {
+/**
+ * Every acknowledged tweet (`all`), or those of the last round and a sample of the older ones:
+ * checking all of them after every kill would cost O(rounds^2) lookups.
+ */
+async function checkAcked(
+  s: Server,
+  acked: Map<string, number>,
+  rng?: Rng,
+  recent?: Set<string>,
+): Promise<void> {
+  let ids = [...acked.keys()];
+  if (rng !== undefined && recent !== undefined) {
+    const older = ids.filter((id) => !recent.has(id));
+    ids = [
+      ...recent,
+      ...Array.from({ length: Math.min(300, older.length) }, () => older[rng.int(older.length)]),
+    ];
+  }
+  // a few lookups in flight at a time
+  const queue = ids.map((id) => [id, acked.get(id) as number] as const);
+  await Promise.all(Array.from({ length: 8 }, () => drain(s, queue)));
+}
+
+async function drain(s: Server, queue: (readonly [string, number])[]): Promise<void> {
+  for (let item = queue.pop(); item !== undefined; item = queue.pop()) {
+    const [id, cluster] = item;
     const r = await fetch(`${s.base}/tweets/${encodeURIComponent(id)}`);
     assert.equal(r.status, 200, `acknowledged tweet ${id} is missing after recovery`);
     const t = (await r.json()) as { cluster_id: number };
@@ -156,10 +181,13 @@ test(`kill -9 under concurrent ingest, ${ROUNDS} times: no acknowledged tweet lo
   const next = { id: 0 };
   // no snapshots: the log holds everything, so the whole state can be replayed from it
   const env = { BACKUP_EVERY_TWEETS: '0', BACKUP_INTERVAL: '0' };
+  let recent = new Set<string>();
   for (let i = 0; i < ROUNDS; i++) {
     const s = await start(stateDir, port, env);
-    if (i > 0) await checkAcked(s, acked);
+    if (i > 0) await checkAcked(s, acked, rng, recent);
+    const before = new Set(acked.keys());
     await round(s, rng, acked, next, 100 + rng.int(600));
+    recent = new Set([...acked.keys()].filter((id) => !before.has(id)));
   }
   const s = await start(stateDir, port, env);
   t.after(() => s.child.kill('SIGKILL'));
@@ -170,7 +198,9 @@ test(`kill -9 under concurrent ingest, ${ROUNDS} times: no acknowledged tweet lo
   const b = await fetch(`${s.base}/backup`, { method: 'POST' });
   assert.equal(b.status, 200);
   const { timestamp } = (await b.json()) as { timestamp: string };
-  const recovered = decodeSnapshot(readFileSync(join(stateDir, 'snapshots', 'state', timestamp, 'snapshot.bin')));
+  const recovered = decodeSnapshot(
+    readFileSync(join(stateDir, 'snapshots', 'state', timestamp, 'snapshot.bin')),
+  );
 
   // a clean replay of the durable log into a fresh service with the same settings
   const clean = new Service({
@@ -203,16 +233,22 @@ test('kill -9 with snapshots every few hundred tweets: recovery = snapshot + log
   const rng = new Rng(7);
   const acked = new Map<string, number>();
   const next = { id: 0 };
-  const env = { BACKUP_EVERY_TWEETS: '300', BACKUP_INTERVAL: '0' };
+  const env = { BACKUP_EVERY_TWEETS: '300', BACKUP_INTERVAL: '0', BACKUP_MIN_INTERVAL: '0' };
   const rounds = Math.max(5, Math.round(ROUNDS / 4));
+  let recent = new Set<string>();
   for (let i = 0; i < rounds; i++) {
     const s = await start(stateDir, port, env);
-    if (i > 0) await checkAcked(s, acked);
+    if (i > 0) await checkAcked(s, acked, rng, recent);
+    const before = new Set(acked.keys());
     await round(s, rng, acked, next, 300 + rng.int(700));
+    recent = new Set([...acked.keys()].filter((id) => !before.has(id)));
   }
   const s = await start(stateDir, port, env);
   t.after(() => s.child.kill('SIGKILL'));
   await checkAcked(s, acked);
   const stats = (await (await fetch(`${s.base}/stats`)).json()) as { last_backup: { lsn: number } | null };
-  assert.ok(stats.last_backup !== null && stats.last_backup.lsn > 0, 'snapshots were taken and one was recovered from');
+  assert.ok(
+    stats.last_backup !== null && stats.last_backup.lsn > 0,
+    'snapshots were taken and one was recovered from',
+  );
 });

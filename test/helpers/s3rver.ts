@@ -23,6 +23,8 @@ export interface S3rverHandle {
   bucket: string;
   /** where s3rver keeps its objects */
   dir: string;
+  /** closes the server and keeps its directory (restart it with startS3rver(bucket, {port, dir})) */
+  down: () => Promise<void>;
   /** closes the server and removes its directory; safe to call twice */
   stop(): Promise<void>;
 }
@@ -65,13 +67,20 @@ function scratch(): string {
   }
 }
 
-export async function startS3rver(bucket = 'birdie-test'): Promise<S3rverHandle> {
+/**
+ * Starts the server; `at` restarts one on the same port and directory (its objects kept), as a
+ * store that was down comes back.
+ */
+export async function startS3rver(
+  bucket = 'birdie-test',
+  at?: { port: number; dir: string },
+): Promise<S3rverHandle> {
   Object.assign(process.env, S3RVER_ENV);
   allowSingleDes();
-  const dir = mkdtempSync(join(scratch(), 'birdie-s3rver-'));
+  const dir = at?.dir ?? mkdtempSync(join(scratch(), 'birdie-s3rver-'));
   const server = new S3rver({
     address: '127.0.0.1',
-    port: 0,
+    port: at?.port ?? 0,
     silent: true,
     directory: dir,
     configureBuckets: [{ name: bucket, configs: [] }],
@@ -83,6 +92,12 @@ export async function startS3rver(bucket = 'birdie-test'): Promise<S3rverHandle>
     port,
     bucket,
     dir,
-    stop: () => (stopped ??= server.close().finally(() => rmSync(dir, { recursive: true, force: true }))),
+    // closing a server that is already down (down(), then stop()) is not an error here
+    stop: () =>
+      (stopped ??= server
+        .close()
+        .catch(() => {})
+        .finally(() => rmSync(dir, { recursive: true, force: true }))),
+    down: () => server.close(),
   };
 }

@@ -29,6 +29,7 @@ test('GET /config shows settings and counts tokens without showing them', async 
     wal_sync: 'fsync',
     backup_interval_seconds: 0,
     backup_every_tweets: 1000,
+    backup_min_interval_seconds: 30,
     backup_keep: 24,
     backup_store: 'fs',
     s3_bucket: null,
