@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StateParts } from '../engine/state.js';
 import { type BackupInfo, Backups, FsBackend, type Manifest, stamp } from '../store/backend.js';
-import { decodeSnapshot, encodeSnapshot, type SnapshotKey } from '../store/codec.js';
+import { decodeSnapshot, encodeSnapshotAsync, type SnapshotKey } from '../store/codec.js';
 import { type OpenReport, Wal, type WalSync } from '../store/wal.js';
 import { type IngestResult, Service, type ServiceOptions } from './service.js';
 
@@ -210,7 +210,7 @@ export class Durable {
     const parts = this._service.exportState();
     const ts = stamp(Date.now());
     const created = new Date().toISOString();
-    const bytes = encodeSnapshot(parts, { lsn, created, info: { reason } }, this.opts.keys[0]);
+    const bytes = await encodeSnapshotAsync(parts, { lsn, created, info: { reason } }, this.opts.keys[0]);
     const m = await this.local.write(ts, bytes, {
       created,
       lsn,
@@ -306,7 +306,11 @@ export class Durable {
     const created = new Date().toISOString();
     const svc = this._service;
     const info = { clusters: svc.engine.clusterCount, tweets: svc.engine.tweets };
-    const bytes = encodeSnapshot(parts, { lsn, created, info: { ...info, reason } }, this.opts.keys[0]);
+    const bytes = await encodeSnapshotAsync(
+      parts,
+      { lsn, created, info: { ...info, reason } },
+      this.opts.keys[0],
+    );
     const m = {
       created,
       lsn,
@@ -388,7 +392,7 @@ export class Durable {
         ts = stamp(Date.now());
       }
       const created = new Date().toISOString();
-      const bytes = encodeSnapshot(
+      const bytes = await encodeSnapshotAsync(
         parts,
         { lsn, created, info: { restoredFrom: info.timestamp } },
         this.opts.keys[0],
