@@ -41,13 +41,14 @@
  *    scale with the bytes (the table gives MB/s). Every other setting at its default
  *    (MAX_TWEET_IDS 1,000,000 and MAX_TWEET_EMBEDDINGS 10,000 are part of the state). Timed, over
  *    --runs runs (min/median/max): exportState, encodeSnapshot plain and encrypted (AES-256-GCM,
- *    random key), Backups.write (what a backup does locally: SHA-256, temp file, fsync, rename,
+ *    random key), encodeSnapshotAsync (what a backup runs: the deflate on the thread pool) with the
+ *    time it keeps the event loop busy and its longest stall, Backups.write (what a backup does locally: SHA-256, temp file, fsync, rename,
  *    manifest), a bare write + fsync, the read (page cache), decodeSnapshot plain and encrypted,
- *    Service.fromState; Durable.open of a STATE_DIR holding that snapshot and an empty log, and of
+ *    Service.fromState, Service.replay of the log tail alone; Durable.open of a STATE_DIR holding that snapshot and an empty log, and of
  *    one with a log of --tail more tweets (records of 100) after it: the difference is the replay;
  *    and `birdie serve` on the second one, from spawn to /ready, with the recovery's own time from
- *    its log and its RSS. Then one run of each step inside encode and decode (JSON, deflate,
- *    SHA-256, AES) to show where their time goes, and this process's RSS and heap (after a full
+ *    its log and its RSS. Then each step inside encode and decode alone (JSON, deflate,
+ *    SHA-256, AES), to show where their time goes, and this process's RSS and heap (after a full
  *    GC) at each stage.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -78,7 +79,13 @@ import type { StateParts } from '../src/engine/state.js';
 import { Durable, type Logger } from '../src/pipeline/durable.js';
 import { Service, type ServiceOptions } from '../src/pipeline/service.js';
 import { Backups, FsBackend, stamp } from '../src/store/backend.js';
-import { decodeSnapshot, encodeSnapshot, parseKey, type SnapshotKey } from '../src/store/codec.js';
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  encodeSnapshotAsync,
+  parseKey,
+  type SnapshotKey,
+} from '../src/store/codec.js';
 import { segmentName, Wal } from '../src/store/wal.js';
 import { tweetTexts } from './http.js';
 import {
@@ -224,11 +231,11 @@ function measureFsync(dir: string, n: number): FsyncLatency {
   };
 }
 
-function printFsync(f: FsyncLatency): void {
+function printFsync(f: FsyncLatency, when: string): void {
   console.log();
   console.log(
     table(
-      `The disk: ${fmtInt(f.records)} appends of ${f.recordBytes} bytes in ${f.dir} (${f.filesystem ?? 'filesystem unknown'})`,
+      `The disk, ${when}: ${fmtInt(f.records)} appends of ${f.recordBytes} bytes in ${f.dir} (${f.filesystem ?? 'filesystem unknown'})`,
       ['operation', 'mean µs', 'p50 µs', 'p90 µs', 'p99 µs', 'max µs', 'per second'],
       [
         [
@@ -914,6 +921,45 @@ async function timeRuns<T>(
   return { s: stats(secs), last };
 }
 
+interface LoopCost {
+  /** wall seconds of each run */
+  wall: Stats;
+  /** seconds this thread was busy (event-loop utilisation), and its longest stall, of each run */
+  busy: Stats;
+  longest: Stats;
+}
+
+/**
+ * An async call's wall time, how long it kept the event loop busy, and its longest stall (the
+ * largest gap between the ticks of a 1 ms interval): what it costs a server answering meanwhile.
+ */
+async function loopCost<T>(runs: number, fn: () => Promise<T>): Promise<LoopCost & { last: T }> {
+  const wall: number[] = [];
+  const busy: number[] = [];
+  const longest: number[] = [];
+  let last!: T;
+  for (let r = 0; r < runs; r++) {
+    gc();
+    let tick = performance.now();
+    let gap = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      gap = Math.max(gap, now - tick);
+      tick = now;
+    }, 1);
+    const elu0 = performance.eventLoopUtilization();
+    const t0 = performance.now();
+    last = await fn();
+    const t1 = performance.now();
+    const elu = performance.eventLoopUtilization(elu0);
+    clearInterval(timer);
+    wall.push((t1 - t0) / 1000);
+    busy.push(elu.active / 1000);
+    longest.push(Math.max(gap, t1 - tick) / 1000);
+  }
+  return { wall: stats(wall), busy: stats(busy), longest: stats(longest), last };
+}
+
 function arraysBytes(parts: StateParts): number {
   return Object.values(parts.arrays).reduce((a, x) => a + x.byteLength, 0);
 }
@@ -1065,15 +1111,27 @@ async function buildAndEncode(
   const plain = enc.last;
   const encE = await timeRuns(p.runs, () => encodeSnapshot(parts, meta, key));
   const encrypted = encE.last;
+  // what a backup runs (src/pipeline/durable.ts): the deflate on the thread pool
+  const encAsync = await loopCost(p.runs, () => encodeSnapshotAsync(parts, meta));
+  if (!encAsync.last.subarray(0, 16).equals(plain.subarray(0, 16)) || encAsync.last.length !== plain.length)
+    throw new Error('encodeSnapshotAsync gave another file than encodeSnapshot');
+  const encAsyncE = await loopCost(p.runs, () => encodeSnapshotAsync(parts, meta, key));
+  encAsync.last = plain;
+  encAsyncE.last = plain;
   stage(stages, 'encoded (the service, the parts, the plain and the encrypted file held)');
 
   // ---- where encode's time goes: its steps, one run each, on the same parts
   const steps: [string, number, number][] = [];
   const step = <T>(name: string, bytes: number, fn: () => T): T => {
-    gc();
-    const t = performance.now();
-    const v = fn();
-    steps.push([name, (performance.now() - t) / 1000, bytes]);
+    const secs: number[] = [];
+    let v!: T;
+    for (let r = 0; r < p.runs; r++) {
+      gc();
+      const t = performance.now();
+      v = fn();
+      secs.push((performance.now() - t) / 1000);
+    }
+    steps.push([name, median(secs), bytes]);
     return v;
   };
   const json = step('encode: JSON.stringify of the state JSON', jsonChars, () =>
@@ -1150,7 +1208,13 @@ async function buildAndEncode(
       exportState: exp.s,
       encodePlain: enc.s,
       encodeEncrypted: encE.s,
+      encodeAsyncPlain: encAsync.wall,
+      encodeAsyncEncrypted: encAsyncE.wall,
       backupsWrite: backupsWrite.s,
+    },
+    loop: {
+      encodeAsyncPlain: { busy: encAsync.busy, longest: encAsync.longest },
+      encodeAsyncEncrypted: { busy: encAsyncE.busy, longest: encAsyncE.longest },
     },
     tailIngestSeconds,
     steps,
@@ -1163,6 +1227,9 @@ async function restoreSteps(
   opts: ServiceOptions,
   files: { plain: Buffer; encrypted: Buffer; key: SnapshotKey },
   clusters: number,
+  /** tweets after the tail, and the directory whose log holds it */
+  tweets: number,
+  withTail: string,
   tmp: string,
   stages: Stage[],
 ) {
@@ -1184,6 +1251,23 @@ async function restoreSteps(
   });
   if (restored?.engine.clusterCount !== clusters) throw new Error('fromState: the cluster count differs');
   stage(stages, 'Service.fromState (the files, the parts and the service held)');
+  // the replay alone: the tail's records, read once, applied to a fresh restored service
+  const payloads: Buffer[] = [];
+  const { wal } = await Wal.open(join(withTail, 'wal'), 'write', (rec) => {
+    payloads.push(Buffer.from(rec.payload));
+  });
+  await wal.close();
+  const replaySecs: number[] = [];
+  for (let r = 0; r < p.runs; r++) {
+    let target: Service | undefined = Service.fromState(decoded as StateParts, opts);
+    gc();
+    const t0 = performance.now();
+    for (const payload of payloads) target.replay(payload);
+    replaySecs.push((performance.now() - t0) / 1000);
+    if (target.engine.tweets !== tweets)
+      throw new Error(`replay: ${target.engine.tweets} tweets, expected ${tweets}`);
+    target = undefined;
+  }
   decoded = undefined;
   stage(stages, 'restored: the service (and the files) held');
   restored = undefined;
@@ -1193,6 +1277,7 @@ async function restoreSteps(
     decodeEncrypted: decodeEncrypted.s,
     decodePlain: decodePlain.s,
     fromState: fromState.s,
+    replay: stats(replaySecs),
   };
 }
 
@@ -1208,7 +1293,16 @@ async function runSnapshot(
   const { plain, build, sizes } = made;
   const { clusters, tweets } = build;
   stage(stages, 'source service and parts dropped (the two files held)');
-  const restoredSeconds = await restoreSteps(p, opts, made, clusters, tmp, stages);
+  const restoredSeconds = await restoreSteps(
+    p,
+    opts,
+    made,
+    clusters,
+    tweets + p.tail,
+    made.withTail,
+    tmp,
+    stages,
+  );
 
   // ---- recovery: Durable.open on each state directory, then the real server on the tail one
   const openBare = await timeRuns(p.runs, () => recover(made.bare, opts));
@@ -1272,6 +1366,18 @@ async function runSnapshot(
           rawBytes,
           `synchronous; ${fmtBytes(encryptedBytes)} file`,
         ),
+        row(
+          'encodeSnapshotAsync, plain (a backup)',
+          seconds.encodeAsyncPlain,
+          rawBytes,
+          `deflate on the thread pool; event loop busy ${ms(made.loop.encodeAsyncPlain.busy.median)} ms, longest stall ${ms(made.loop.encodeAsyncPlain.longest.median)} ms`,
+        ),
+        row(
+          'encodeSnapshotAsync, encrypted',
+          seconds.encodeAsyncEncrypted,
+          rawBytes,
+          `event loop busy ${ms(made.loop.encodeAsyncEncrypted.busy.median)} ms, longest stall ${ms(made.loop.encodeAsyncEncrypted.longest.median)} ms`,
+        ),
         row('write + fsync of the file', seconds.write, plain.length, 'one writeSync + fsync'),
         row(
           'Backups.write (local backup)',
@@ -1283,6 +1389,12 @@ async function runSnapshot(
         row('decodeSnapshot, plain', seconds.decodePlain, plain.length),
         row('decodeSnapshot, encrypted', seconds.decodeEncrypted, encryptedBytes),
         row('Service.fromState', seconds.fromState, rawBytes),
+        row(
+          `Service.replay of the ${fmtInt(p.tail)}-tweet log`,
+          seconds.replay,
+          tailBytes,
+          `${fmtInt(p.tail / seconds.replay.median)} tweets/s; records read once, not timed`,
+        ),
         row(
           'Durable.open: snapshot, empty log',
           openBare.s,
@@ -1304,10 +1416,10 @@ async function runSnapshot(
       ],
     ),
   );
-  const replayRate = p.tail / replaySeconds;
+  const replayRate = p.tail / seconds.replay.median;
   const ingestRate = p.tail / tailIngestSeconds;
   console.log(
-    `  replay: ${fmtInt(p.tail)} tweets in ~${ms(replaySeconds)} ms (the difference of the two Durable.open medians) = ${fmtInt(replayRate)} tweets/s; ` +
+    `  replay: ${fmtInt(replayRate)} tweets/s (Service.replay; the two Durable.open medians differ by ${ms(replaySeconds)} ms, ${fmtInt(p.tail / replaySeconds)} tweets/s with the log read); ` +
       `ingesting them took ${ms(tailIngestSeconds)} ms (${fmtInt(ingestRate)} tweets/s, one run); ` +
       `log ${fmtBytes(tailBytes)}, ${fmtInt(tailBytes / p.tail)} B/tweet (the embedding in base64)`,
   );
@@ -1319,7 +1431,7 @@ async function runSnapshot(
   console.log();
   console.log(
     table(
-      'Inside encode and decode, one run each on the same state',
+      `Inside encode and decode: each step alone on the same state, median of ${p.runs} runs`,
       ['step', 'ms', 'bytes in', 'MB/s'],
       steps.map(([name, s, bytes]) => [name, ms(s), fmtBytes(bytes), (bytes / MB / s).toFixed(0)]),
     ),
@@ -1347,10 +1459,12 @@ async function runSnapshot(
     build,
     sizes,
     seconds,
+    eventLoop: made.loop,
     replay: {
       tweets: p.tail,
-      seconds: replaySeconds,
+      seconds: seconds.replay,
       tweetsPerSec: replayRate,
+      durableOpenDifference: replaySeconds,
       ingestTweetsPerSec: ingestRate,
     },
     server: { rss: serverRss, rssEmpty: emptyStart.rss, restarts },
@@ -1420,8 +1534,8 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
 
     if (part('fsync')) {
       const f = measureFsync(tmp, fsyncs);
-      printFsync(f);
-      out.fsync = f;
+      printFsync(f, 'before the loads');
+      out.fsync = { before: f };
     }
 
     if (part('ingest')) {
@@ -1466,6 +1580,11 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
         console.log('!!! ERRORS: SOME RUNS HAD FAILED REQUESTS; THEIR FIGURES ARE NOT VALID !!!');
         for (const l of bad)
           console.log(`  round ${l.round} ${l.config} ${l.mode} ${l.workload}: ${problems(l)}`);
+      }
+      if (part('fsync')) {
+        const again = measureFsync(tmp, fsyncs);
+        printFsync(again, 'again after the ingest runs');
+        (out.fsync as Record<string, FsyncLatency>).after = again;
       }
       out.ingest = {
         valid,
