@@ -12,7 +12,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -21,20 +20,10 @@ import { Service } from '../../src/pipeline/service.js';
 import { decodeSnapshot } from '../../src/store/codec.js';
 import { Wal } from '../../src/store/wal.js';
 import { Rng } from '../helpers/rng.js';
+import { freePort } from '../helpers/tmp.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 20);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Server {
   child: ChildProcess;

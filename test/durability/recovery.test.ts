@@ -14,16 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import {
-  appendFileSync,
-  cpSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
@@ -34,6 +25,7 @@ import { decodeSnapshot, parseKey } from '../../src/store/codec.js';
 import { listSegments } from '../../src/store/wal.js';
 import { makeApp } from '../helpers/app.js';
 import { Rng } from '../helpers/rng.js';
+import { tempDir as scratchDir } from '../helpers/tmp.js';
 
 const DIM = 64;
 /** Backups only when asked (POST /backup) and at shutdown. */
@@ -41,11 +33,7 @@ const BASE = { EMBEDDING_DIM: String(DIM), BACKUP_EVERY_TWEETS: '0', SIMILARITY_
 
 type App = { app: FastifyInstance; ctx: Context };
 
-function tempDir(t: { after: (fn: () => void) => void }, name = 'birdie-recovery-'): string {
-  const dir = mkdtempSync(join(tmpdir(), name));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: { after: (fn: () => void) => void }, name = 'birdie-recovery-') => scratchDir(t, name);
 
 /** What kill -9 would leave: the state directory as it is now, the app still running. */
 function crashImage(t: { after: (fn: () => void) => void }, dir: string): string {

@@ -1,19 +1,15 @@
 /** FsBackend and Backups on a temp directory: the layout, the order of writes, pruning, the key rule. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Backups, FsBackend, STAMP, type StorageBackend, stamp } from '../../src/store/backend.js';
+import { tempDir as scratchDir } from '../helpers/tmp.js';
 
 const META = { created: '2024-12-01T14:30:22.000Z', lsn: 7, encrypted: false, clusters: 3, tweets: 12 };
 
-function tempRoot(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'birdie-fs-backend-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempRoot = (t: { after: (fn: () => void) => void }) => scratchDir(t, 'birdie-fs-backend-');
 
 /** Every file under `dir`, '/'-separated, relative to it. */
 function files(dir: string, base = ''): string[] {

@@ -10,15 +10,12 @@ import assert from 'node:assert/strict';
 import {
   appendFileSync,
   cpSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
@@ -32,14 +29,11 @@ import {
   type WalSync,
 } from '../../src/store/wal.js';
 import { Rng } from '../helpers/rng.js';
+import { tempDir as scratchDir } from '../helpers/tmp.js';
 
 const HEAD = 16;
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'birdie-wal-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: { after: (fn: () => void) => void }) => scratchDir(t, 'birdie-wal-');
 
 /** A payload that says which record it is, of varying length (0 bytes for 5, 15, 25, ...). */
 function payload(i: number): Buffer {
