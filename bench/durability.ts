@@ -39,17 +39,20 @@
  *    default, the tree's dense linear sums are 8 KB per cluster: ~1.2 GB for 100,000 clusters in
  *    leaves ~70% full, before any copy; 256 keeps the run to a few GB and minutes, and the times
  *    scale with the bytes (the table gives MB/s). Every other setting at its default
- *    (MAX_TWEET_IDS 1,000,000 and MAX_TWEET_EMBEDDINGS 10,000 are part of the state). Timed, over
- *    --runs runs (min/median/max): exportState, encodeSnapshot plain and encrypted (AES-256-GCM,
- *    random key), encodeSnapshotAsync (what a backup runs: the deflate on the thread pool) with the
- *    time it keeps the event loop busy and its longest stall, Backups.write (what a backup does locally: SHA-256, temp file, fsync, rename,
- *    manifest), a bare write + fsync, the read (page cache), decodeSnapshot plain and encrypted,
- *    Service.fromState, Service.replay of the log tail alone; Durable.open of a STATE_DIR holding that snapshot and an empty log, and of
- *    one with a log of --tail more tweets (records of 100) after it: the difference is the replay;
- *    and `birdie serve` on the second one, from spawn to /ready, with the recovery's own time from
- *    its log and its RSS. Then each step inside encode and decode alone (JSON, deflate,
- *    SHA-256, AES), to show where their time goes, and this process's RSS and heap (after a full
- *    GC) at each stage.
+ *    (MAX_TWEET_IDS 1,000,000 and MAX_TWEET_EMBEDDINGS 10,000 are part of the state). Timed over
+ *    --runs runs (min/median/max):
+ *      exportState; encodeSnapshot plain and encrypted (AES-256-GCM, random key);
+ *      encodeSnapshotAsync (what a backup runs: the deflate on the thread pool), with the time it
+ *        keeps the event loop busy and its longest stall;
+ *      Backups.write (a local backup: SHA-256, temp file, fsync, rename, manifest), a bare
+ *        write + fsync, the read (page cache); decodeSnapshot plain and encrypted;
+ *      Service.fromState; Service.replay of the log tail alone;
+ *      Durable.open of a STATE_DIR holding that snapshot and an empty log, and of one with a log
+ *        of --tail more tweets (records of 100) after it;
+ *      `birdie serve` on the second one, from spawn to /ready, with the recovery's own time from
+ *        its log, and its RSS.
+ *    Then each step inside encode and decode alone (JSON, deflate, SHA-256, AES), to show where
+ *    their time goes, and this process's RSS and heap (after a full GC) at each stage.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';

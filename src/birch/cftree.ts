@@ -1513,8 +1513,7 @@ function normSqNumpy(m: Float64Array, a: number, d: number): number {
  */
 function grownNormSq(sqOld: number, nOld: number, nIn: number, lsDotCent: number, sqIn: number): number {
   const nNew = nOld + nIn;
-  const v = (sqOld * nOld * nOld + 2 * nIn * lsDotCent + nIn * nIn * sqIn) / (nNew * nNew);
-  return v > 0 ? v : 0;
+  return Math.max(0, (sqOld * nOld * nOld + 2 * nIn * lsDotCent + nIn * nIn * sqIn) / (nNew * nNew));
 }
 
 function even(n: number): number {

@@ -6,6 +6,7 @@ import { envExample } from '../config.js';
 import { configFromEnvironment, serveUntilSignal } from '../server/main.js';
 import { BACKUP_HELP, backupCommand, restoreCommand } from './backup.js';
 import { CLUSTER_HELP, clusterCommand, UsageError } from './cluster.js';
+import { TUNE_HELP, tuneCommand } from './tune.js';
 
 const HELP = `birdie: real-time tweet clustering with BIRCH
 
@@ -15,6 +16,7 @@ Commands
   serve              run the HTTP service (configured by environment variables and .env;
                      see .env.example), on port 8000 by default
   cluster [FILE|-]   cluster a JSONL or CSV file of tweets in one pass (see birdie cluster --help)
+  tune FILE          cluster a sample of FILE at several thresholds and suggest one
   config example     print every setting with its default, in .env form
   backup list        the backups in the store (S3 or STATE_DIR), newest first
   backup verify      check a backup end to end (see birdie help backup)
@@ -56,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'cluster':
         return await clusterCommand(rest);
+      case 'tune':
+        return await tuneCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -65,7 +69,9 @@ export async function main(argv: string[]): Promise<number> {
             ? CLUSTER_HELP
             : cmd === 'help' && (rest[0] === 'backup' || rest[0] === 'restore')
               ? BACKUP_HELP
-              : HELP,
+              : cmd === 'help' && rest[0] === 'tune'
+                ? TUNE_HELP
+                : HELP,
         );
         return 0;
       case 'version':

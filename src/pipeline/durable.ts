@@ -71,7 +71,7 @@ export class Durable {
   private readonly opts: DurableOptions;
   private readonly serviceOptions: ServiceOptions;
   private sinceBackup = 0;
-  /** when the last tweet-triggered backup started (ms) */
+  /** when the last backup started (ms): the tweet-count trigger waits minIntervalMs after it */
   private lastBackupAt = 0;
   private backingUp: Promise<Manifest | undefined> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -242,7 +242,8 @@ export class Durable {
     if (
       this.opts.everyTweets > 0 &&
       this.sinceBackup >= this.opts.everyTweets &&
-      this.backingUp === undefined
+      this.backingUp === undefined &&
+      Date.now() - this.lastBackupAt >= (this.opts.minIntervalMs ?? 0)
     )
       void this.backup('tweets').catch(() => {});
     return out;
@@ -270,6 +271,7 @@ export class Durable {
 
   private async doBackup(reason: string): Promise<Manifest | undefined> {
     const t0 = performance.now();
+    this.lastBackupAt = Date.now();
     // the seed's timestamps have one-second resolution: one backup per second at most
     let ts = stamp(Date.now());
     if (this._lastBackup?.timestamp === ts) {
