@@ -54,7 +54,7 @@
  *    Then each step inside encode and decode alone (JSON, deflate, SHA-256, AES), to show where
  *    their time goes, and this process's RSS and heap (after a full GC) at each stage.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -64,17 +64,14 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import autocannon from 'autocannon';
 import { loadConfig } from '../src/config.js';
@@ -112,6 +109,7 @@ import {
   stats,
   table,
 } from './lib.js';
+import { Bodies, children, ensureBuilt, envFlags, freePort, gitState, killAll, pct } from './service.js';
 
 const ROOT = dirname(BENCH_DIR);
 const BIN = join(ROOT, 'bin', 'birdie.js');
@@ -143,26 +141,7 @@ function ms(s: number): string {
   return (s * 1000).toFixed(s < 0.1 ? 2 : s < 10 ? 1 : 0);
 }
 
-function pct(x: number | null): string | null {
-  return x === null ? null : `${Math.round(100 * x)}%`;
-}
-
 const MB = 1e6;
-
-/** Every `--env NAME=VALUE` (or `--env=NAME=VALUE`): settings for the birdie processes. */
-function envFlags(args: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (let i = 0; i < args.length; i++) {
-    const v = args[i] === '--env' ? args[++i] : args[i].startsWith('--env=') ? args[i].slice(6) : undefined;
-    if (v === undefined) continue;
-    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(v);
-    if (!m) throw new Error(`--env wants NAME=VALUE, got ${v}`);
-    if (['PORT', 'HOST', 'STATE_DIR', 'LOG_LEVEL', 'WAL_SYNC'].includes(m[1]))
-      throw new Error(`--env ${m[1]}: the suite sets it`);
-    env[m[1]] = m[2];
-  }
-  return env;
-}
 
 // ---------------------------------------------------------------- 1. the disk's fsync
 
@@ -270,66 +249,6 @@ function printFsync(f: FsyncLatency, when: string): void {
 
 // ---------------------------------------------------------------- 2. the service over HTTP
 
-/** Runs `tsc -p tsconfig.build.json` unless every source file is older than its compiled file. */
-function ensureBuilt(): string {
-  const src = join(ROOT, 'src');
-  const dist = join(ROOT, 'dist');
-  let stale: string | null = null;
-  if (!existsSync(join(dist, 'cli', 'main.js'))) stale = 'dist/ is missing';
-  else {
-    for (const e of readdirSync(src, { withFileTypes: true, recursive: true })) {
-      if (!e.isFile() || !e.name.endsWith('.ts') || e.name.endsWith('.d.ts')) continue;
-      const from = join(e.parentPath, e.name);
-      const to = join(dist, relative(src, from)).replace(/\.ts$/, '.js');
-      if (!existsSync(to) || statSync(to).mtimeMs < statSync(from).mtimeMs) {
-        stale = `${relative(ROOT, to)} is older than ${relative(ROOT, from)}`;
-        break;
-      }
-    }
-  }
-  if (stale === null) return 'dist/ is up to date';
-  console.log(`  building: ${stale}; npx tsc -p tsconfig.build.json`);
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`the build failed (${r.signal ?? `exit code ${r.status}`})`);
-  return `built (${stale})`;
-}
-
-function gitState(): { commit: string | null; srcDirty: boolean | null } {
-  try {
-    const git = (args: string[]) =>
-      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return {
-      commit: git(['rev-parse', 'HEAD']).trim(),
-      srcDirty: git(['status', '--porcelain', '--', 'src']).trim() !== '',
-    };
-  } catch {
-    return { commit: null, srcDirty: null };
-  }
-}
-
-/** Bodies with unique ids over a pool of JSON-encoded texts, from the pool's start. */
-class Bodies {
-  private next = 0;
-  sent = 0;
-  constructor(
-    private readonly texts: string[],
-    private readonly prefix: string,
-  ) {}
-  private tweet(): string {
-    const text = this.texts[this.next];
-    this.next = (this.next + 1) % this.texts.length;
-    return `{"id":"${this.prefix}${this.sent++}","text":${text}}`;
-  }
-  single(): string {
-    return this.tweet();
-  }
-  batch(n: number): string {
-    const parts = new Array<string>(n);
-    for (let i = 0; i < n; i++) parts[i] = this.tweet();
-    return `{"tweets":[${parts.join(',')}]}`;
-  }
-}
-
 interface Server {
   name: string;
   url: string;
@@ -337,23 +256,6 @@ interface Server {
   stderr: string[];
   exited: { code: number | null; signal: string | null } | null;
   logFile: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const children = new Set<ChildProcess>();
-function killAll(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }
 
 async function startBirdie(name: string, env: Record<string, string>, cwd: string): Promise<Server> {
@@ -1490,7 +1392,7 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
   const modes = (modesFlag === undefined ? [...MODES] : modesFlag.split(',')) as Mode[];
   if (modes.some((m) => !MODES.includes(m)) || !modes.includes('fsync') || !modes.includes('off'))
     throw new Error(`--modes wants fsync and off, and maybe write, comma-separated; got ${modesFlag}`);
-  const extraEnv = envFlags(ctx.args);
+  const extraEnv = envFlags(ctx.args, ['PORT', 'HOST', 'STATE_DIR', 'LOG_LEVEL', 'WAL_SYNC']);
   const configs: Config[] = [{ name: 'shipped', env: extraEnv }];
   if (!hasFlag(ctx.args, 'no-log-only'))
     configs.push({ name: 'log only', env: { ...extraEnv, BACKUP_EVERY_TWEETS: '0', BACKUP_INTERVAL: '0' } });

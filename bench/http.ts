@@ -43,20 +43,17 @@
  *
  * Targets: birdie single-tweet req/s >= 0.5x the baseline's; batch ingest >= 20,000 tweets/s.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
   closeSync,
-  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import autocannon from 'autocannon';
@@ -74,6 +71,7 @@ import {
   type SuiteContext,
   table,
 } from './lib.js';
+import { Bodies, children, ensureBuilt, envFlags, freePort, gitState, killAll, pct } from './service.js';
 
 const ROOT = dirname(BENCH_DIR);
 const BIN = join(ROOT, 'bin', 'birdie.js');
@@ -94,56 +92,6 @@ const TARGET_RATIO = 0.5;
 const TARGET_BATCH_TWEETS = 20_000;
 
 // ---------------------------------------------------------------- build
-
-function newestMtime(dir: string, keep: (name: string) => boolean): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile() || !keep(e.name)) continue;
-    const m = statSync(join(e.parentPath, e.name)).mtimeMs;
-    if (m > newest) newest = m;
-  }
-  return newest;
-}
-
-/** Runs `tsc -p tsconfig.build.json` unless every source file is older than its compiled file. */
-function ensureBuilt(): string {
-  const src = join(ROOT, 'src');
-  const dist = join(ROOT, 'dist');
-  let stale: string | null = null;
-  if (!existsSync(join(dist, 'cli', 'main.js'))) stale = 'dist/ is missing';
-  else {
-    for (const e of readdirSync(src, { withFileTypes: true, recursive: true })) {
-      if (!e.isFile() || !e.name.endsWith('.ts') || e.name.endsWith('.d.ts')) continue;
-      const from = join(e.parentPath, e.name);
-      const to = join(dist, relative(src, from)).replace(/\.ts$/, '.js');
-      if (!existsSync(to) || statSync(to).mtimeMs < statSync(from).mtimeMs) {
-        stale = `${relative(ROOT, to)} is older than ${relative(ROOT, from)}`;
-        break;
-      }
-    }
-  }
-  if (stale === null) return 'dist/ is up to date';
-  console.log(`  building: ${stale}; npx tsc -p tsconfig.build.json`);
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`the build failed (${r.signal ?? `exit code ${r.status}`})`);
-  // the compiled files are newer than every source now
-  if (newestMtime(dist, (n) => n.endsWith('.js')) < newestMtime(src, (n) => n.endsWith('.ts')))
-    throw new Error('the build left dist/ older than src/');
-  return `built (${stale})`;
-}
-
-/** The commit measured, and whether src/ differs from it (dist/ is built from the working tree). */
-function gitState(): { commit: string | null; srcDirty: boolean | null } {
-  try {
-    const git = (args: string[]) =>
-      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const commit = git(['rev-parse', 'HEAD']).trim();
-    const dirty = git(['status', '--porcelain', '--', 'src']);
-    return { commit, srcDirty: dirty.trim() !== '' };
-  } catch {
-    return { commit: null, srcDirty: null };
-  }
-}
 
 // ---------------------------------------------------------------- tweets
 
@@ -197,28 +145,6 @@ export function tweetTexts(n: number, seed = SEED): string[] {
   return out;
 }
 
-/** Bodies with unique ids over a pool of JSON-encoded texts, cycled when exhausted. */
-class Bodies {
-  private next = 0;
-  /** tweets handed out so far, over every workload */
-  sent = 0;
-  private readonly prefix = `b${Date.now().toString(36)}-`;
-  constructor(private readonly texts: string[]) {}
-  private tweet(): string {
-    const text = this.texts[this.next];
-    this.next = (this.next + 1) % this.texts.length;
-    return `{"id":"${this.prefix}${this.sent++}","text":${text}}`;
-  }
-  single(): string {
-    return this.tweet();
-  }
-  batch(n: number): string {
-    const parts = new Array<string>(n);
-    for (let i = 0; i < n; i++) parts[i] = this.tweet();
-    return `{"tweets":[${parts.join(',')}]}`;
-  }
-}
-
 // ---------------------------------------------------------------- servers
 
 interface Server {
@@ -230,24 +156,6 @@ interface Server {
   exited: { code: number | null; signal: string | null } | null;
   /** its stdout: the JSON log for birdie */
   logFile: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const children = new Set<ChildProcess>();
-/** Whatever happens to this process, no server is left behind. */
-function killAll(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }
 
 async function startServer(
@@ -542,10 +450,6 @@ async function measure(
   return load;
 }
 
-function pct(x: number | null): string | null {
-  return x === null ? null : `${Math.round(100 * x)}%`;
-}
-
 /** What went wrong in a run (warm-up included), or '' when nothing did. */
 function problems(l: Load): string {
   const p: string[] = [];
@@ -692,21 +596,6 @@ async function profileUnderLoad(
 
 // ---------------------------------------------------------------- the suite
 
-/** Every `--env NAME=VALUE` (or `--env=NAME=VALUE`): settings for the birdie processes. */
-function envFlags(args: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (let i = 0; i < args.length; i++) {
-    const v = args[i] === '--env' ? args[++i] : args[i].startsWith('--env=') ? args[i].slice(6) : undefined;
-    if (v === undefined) continue;
-    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(v);
-    if (!m) throw new Error(`--env wants NAME=VALUE, got ${v}`);
-    if (['PORT', 'HOST', 'STATE_DIR', 'LOG_LEVEL'].includes(m[1]))
-      throw new Error(`--env ${m[1]}: the suite sets it`);
-    env[m[1]] = m[2];
-  }
-  return env;
-}
-
 async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
   const base = ctx.quick ? QUICK : FULL;
   const seconds = intFlag(ctx.args, 'duration', base.duration);
@@ -719,7 +608,7 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
   const withProfile = hasFlag(ctx.args, 'profile');
   const pin = hasFlag(ctx.args, 'pin');
   if (batch > 500) throw new Error('--batch must be at most 500 (birdie BATCH_SIZE default)');
-  const extraEnv = envFlags(ctx.args);
+  const extraEnv = envFlags(ctx.args, ['PORT', 'HOST', 'STATE_DIR', 'LOG_LEVEL']);
   const cores = cpus().length;
   if (pin && cores < 2) throw new Error('--pin needs at least 2 cores');
   /** --pin: this process (autocannon) on CPU 0, the servers on the others */
