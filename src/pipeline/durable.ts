@@ -278,8 +278,8 @@ export class Durable {
       await sleep(1000 - (Date.now() % 1000) + 5);
       ts = stamp(Date.now());
     }
-    await this.wal.flush();
-    // synchronous from here to the export: the state and the LSN are one consistent cut
+    // The cut first (synchronous: the state and the LSN are consistent), then a wait for the log
+    // up to that LSN only: waiting for an empty queue starves under steady load with WAL_SYNC=off.
     const lsn = this.wal.lastLsn;
     const parts = this._service.exportState();
     this.sinceBackup = 0;
@@ -308,6 +308,8 @@ export class Durable {
     const created = new Date().toISOString();
     const svc = this._service;
     const info = { clusters: svc.engine.clusterCount, tweets: svc.engine.tweets };
+    // counted at the cut (the caller's synchronous export); now the log up to it must be written
+    await this.wal.written(lsn);
     const bytes = await encodeSnapshotAsync(
       parts,
       { lsn, created, info: { ...info, reason } },
