@@ -204,6 +204,12 @@ export class Durable {
     };
   }
 
+  /** What every manifest says of a snapshot besides its counts: when, where in the log, which key. */
+  private manifestFields(created: string, lsn: number) {
+    const key = this.opts.keys[0];
+    return { created, lsn, encrypted: key !== undefined, ...(key !== undefined ? { keyId: key.id } : {}) };
+  }
+
   /** A local snapshot only (no upload): for the state's first one. */
   private async snapshotLocal(reason: string): Promise<void> {
     const lsn = this.wal.lastLsn;
@@ -212,10 +218,7 @@ export class Durable {
     const created = new Date().toISOString();
     const bytes = await encodeSnapshotAsync(parts, { lsn, created, info: { reason } }, this.opts.keys[0]);
     const m = await this.local.write(ts, bytes, {
-      created,
-      lsn,
-      encrypted: this.opts.keys.length > 0,
-      ...(this.opts.keys[0] ? { keyId: this.opts.keys[0].id } : {}),
+      ...this.manifestFields(created, lsn),
       clusters: this._service.engine.clusterCount,
       tweets: this._service.engine.tweets,
     });
@@ -315,13 +318,7 @@ export class Durable {
       { lsn, created, info: { ...info, reason } },
       this.opts.keys[0],
     );
-    const m = {
-      created,
-      lsn,
-      encrypted: this.opts.keys.length > 0,
-      ...(this.opts.keys[0] ? { keyId: this.opts.keys[0].id } : {}),
-      ...info,
-    };
+    const m = { ...this.manifestFields(created, lsn), ...info };
     let manifest: Manifest;
     try {
       manifest = await this.local.write(ts, bytes, m);
@@ -402,10 +399,7 @@ export class Durable {
         this.opts.keys[0],
       );
       const written = await this.local.write(ts, bytes, {
-        created,
-        lsn,
-        encrypted: this.opts.keys.length > 0,
-        ...(this.opts.keys[0] ? { keyId: this.opts.keys[0].id } : {}),
+        ...this.manifestFields(created, lsn),
         clusters: restored.engine.clusterCount,
         tweets: restored.engine.tweets,
       });
