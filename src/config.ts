@@ -30,6 +30,9 @@ export interface Config {
   maxTweetEmbeddings: number;
   maxTweetIds: number;
   clusterExpiryHours: number;
+  minClusterSize: number;
+  outlierExpiryHours: number;
+  maxClustersInMemory: number;
   topics: number;
   topicsIntervalSeconds: number;
   rateLimitPerMinute: number;
@@ -54,6 +57,9 @@ export const LIVE_KEYS = [
   'birchThreshold',
   'batchSize',
   'clusterExpiryHours',
+  'minClusterSize',
+  'outlierExpiryHours',
+  'maxClustersInMemory',
 ] as const satisfies readonly (keyof Config)[];
 export type LiveKey = (typeof LIVE_KEYS)[number];
 
@@ -247,6 +253,30 @@ export const OPTIONS: readonly Option[] = [
     parse: num(0, 1e6),
   },
   {
+    env: 'MIN_CLUSTER_SIZE',
+    key: 'minClusterSize',
+    default: '2',
+    doc: 'Tweets a cluster needs to count as a story: smaller ones (outliers) are not listed, trending or counted as active',
+    live: true,
+    parse: int(1, 1_000_000),
+  },
+  {
+    env: 'OUTLIER_EXPIRY_HOURS',
+    key: 'outlierExpiryHours',
+    default: '2',
+    doc: 'An outlier (under MIN_CLUSTER_SIZE tweets) with no new tweet for this long leaves the tree, so one-off tweets do not pile up. 0: only CLUSTER_EXPIRY_HOURS applies',
+    live: true,
+    parse: num(0, 1e6),
+  },
+  {
+    env: 'MAX_CLUSTERS_IN_MEMORY',
+    key: 'maxClustersInMemory',
+    default: '50000',
+    doc: 'Most clusters the tree holds (each costs about 8 bytes x EMBEDDING_DIM): beyond it the threshold is loosened and the tree rebuilt, merging clusters (the older id stays). 0: no cap',
+    live: true,
+    parse: int(0, 100_000_000),
+  },
+  {
     env: 'TOPICS',
     key: 'topics',
     default: '0',
@@ -431,6 +461,9 @@ export const LIVE_NAMES: Record<LiveKey, string> = {
   birchThreshold: 'birch_threshold',
   batchSize: 'batch_size',
   clusterExpiryHours: 'cluster_expiry_hours',
+  minClusterSize: 'min_cluster_size',
+  outlierExpiryHours: 'outlier_expiry_hours',
+  maxClustersInMemory: 'max_clusters_in_memory',
 };
 
 /**
@@ -477,6 +510,9 @@ export function publicConfig(c: Config): Record<string, unknown> {
     birch_threshold: c.birchThreshold ?? null,
     batch_size: c.batchSize,
     cluster_expiry_hours: c.clusterExpiryHours,
+    min_cluster_size: c.minClusterSize,
+    outlier_expiry_hours: c.outlierExpiryHours,
+    max_clusters_in_memory: c.maxClustersInMemory,
     branching_factor: c.branchingFactor,
     embedder: c.embedder,
     embedding_dim: c.embeddingDim,

@@ -1017,6 +1017,25 @@ export class CFTree {
     return (m[b + this.offSS + slot] + xx) / newN - sq <= this.thresholdSq;
   }
 
+  /**
+   * Cosine similarity between a sparse vector (non-zeros `val` at `idx`, squared norm `xx`) and
+   * the centroid of cluster `id`, visiting only the non-zeros: 0 when the id is not in the tree.
+   */
+  sparseSimilarity(id: number, idx: ArrayLike<number>, val: ArrayLike<number>, xx: number): number {
+    const l = this.loc.get(id);
+    if (l === undefined) return 0;
+    const node = Math.floor(l / this.cap);
+    const slot = l - node * this.cap;
+    const m = this.mem;
+    const b = this.base(node);
+    const ls = b + this.offLS + slot * this.dim;
+    let dp = 0;
+    for (let j = 0; j < idx.length; j++) dp += val[j] * m[ls + idx[j]];
+    dp /= m[b + this.offN + slot];
+    const den = Math.sqrt(xx * m[b + this.offSQ + slot]);
+    return den > 0 ? Math.max(-1, Math.min(1, dp / den)) : 0;
+  }
+
   /** cos(x, c) = (x.LS / n) / (|x| |c|), from the linear sum: no centroid to build. */
   private cosineTo(node: number, slot: number, x: ArrayLike<number>, offset: number): number {
     const m = this.mem;
@@ -1182,6 +1201,77 @@ export class CFTree {
     const count = m[b + H_COUNT] | 0;
     for (let k = slot + 1; k < count; k++) this.moveEntry(node, k, node, k - 1);
     m[b + H_COUNT] = count - 1;
+  }
+
+  // ---------------------------------------------------------------- rebuild
+
+  /**
+   * BIRCH's answer to a tree that outgrows its memory: a new tree with a looser absorb test
+   * (a larger radius `threshold`, or in cosine mode a smaller `minSimilarity`), built by
+   * inserting this tree's leaf entries as whole CFs. Entries go in oldest id first, so when two
+   * merge the survivor keeps the older id; a surviving entry keeps its id, and ids are never
+   * reused (the new tree's next id is this one's). Returns the tree and, for every entry that
+   * another absorbed, absorbed id -> surviving id. This tree is left as it was.
+   */
+  rebuilt(opts: { threshold?: number; minSimilarity?: number }): {
+    tree: CFTree;
+    absorbed: Map<number, number>;
+  } {
+    const tree = new CFTree({
+      dim: this.dim,
+      branchingFactor: this.branchingFactor,
+      threshold: opts.threshold ?? this._threshold,
+      minSimilarity:
+        this._minSimilarity === undefined ? undefined : (opts.minSimilarity ?? this._minSimilarity),
+      kernel: this.kernelDots === undefined ? 'js' : 'wasm',
+    });
+    const order = [...this.loc.keys()].sort((a, b) => a - b);
+    const absorbed = new Map<number, number>();
+    const m = this.mem;
+    const d = this.dim;
+    for (const id of order) {
+      const l = this.loc.get(id)!;
+      const node = Math.floor(l / this.cap);
+      const slot = l - node * this.cap;
+      const b = this.base(node);
+      const ls = m.subarray(b + this.offLS + slot * d, b + this.offLS + (slot + 1) * d);
+      const got = tree.insertCF(m[b + this.offN + slot], ls, m[b + this.offSS + slot], id);
+      if (got !== id) absorbed.set(id, got);
+    }
+    tree._nextId = this._nextId;
+    return { tree, absorbed };
+  }
+
+  /**
+   * For every leaf entry, the cosine between its centroid and the nearest other centroid in the
+   * same leaf node (-1 when it is alone there), in leaf-chain order: neighbours in a leaf are the
+   * merges a rebuild would make first, so their distribution tells how loose the absorb bound
+   * must become to lose a given number of entries. O(B^2 d) per leaf.
+   */
+  leafNeighbourSimilarities(): Float64Array {
+    const out = new Float64Array(this._entries).fill(-1);
+    const m = this.mem;
+    const d = this.dim;
+    let r = 0;
+    for (let leaf = this.firstLeaf; leaf !== -1; leaf = m[this.base(leaf) + H_NEXT] | 0) {
+      const b = this.base(leaf);
+      const count = m[b + H_COUNT] | 0;
+      for (let i = 0; i < count; i++) {
+        const li = b + this.offLS + i * d;
+        const ni = Math.sqrt(m[b + this.offSQ + i]) * m[b + this.offN + i];
+        for (let j = i + 1; j < count; j++) {
+          const lj = b + this.offLS + j * d;
+          let dp = 0;
+          for (let k = 0; k < d; k++) dp += m[li + k] * m[lj + k];
+          const den = ni * Math.sqrt(m[b + this.offSQ + j]) * m[b + this.offN + j];
+          const cos = den > 0 ? dp / den : 0;
+          if (cos > out[r + i]) out[r + i] = cos;
+          if (cos > out[r + j]) out[r + j] = cos;
+        }
+      }
+      r += count;
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- state

@@ -35,7 +35,8 @@ Clustering
   --topic-threshold X      group clusters whose average cosine similarity is >= X
 Output
   --out FILE               one JSON line per input row, in input order: {"id","cluster"[,"topic"]}
-  --clusters-out FILE      one JSON line per cluster: {"id","n","centroid","terms"}
+  --clusters-out FILE      one JSON line per cluster: id, n, first/last seen, cohesion, growth,
+                           terms, hashtags, representatives, timeline, centroid
   --metrics-json FILE      quality metrics as JSON (with --label-field)
   --top N                  clusters shown in the summary (default: 10)
   --strict                 stop with exit code 2 at the first bad row instead of skipping it
@@ -228,8 +229,16 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       const line: Record<string, unknown> = {
         id: c.id,
         n: c.size,
-        centroid: Array.from(centroid, (v) => Math.round(v * 1e6) / 1e6),
+        first_seen: new Date(c.firstSeen).toISOString(),
+        last_seen: new Date(c.lastSeen).toISOString(),
+        cohesion: round6(c.cohesion),
+        growth: round6(c.growth),
         terms: c.terms.map((t) => t.term),
+        term_counts: c.terms,
+        hashtags: c.hashtags,
+        representatives: c.representatives.map((r) => ({ ...r, similarity: round6(r.similarity) })),
+        timeline: c.timeline.map((b) => ({ start: new Date(b.start).toISOString(), count: b.count })),
+        centroid: Array.from(centroid, round6),
       };
       if (topics !== undefined) line.topic = topics.get(c.id);
       s.write(`${JSON.stringify(line)}\n`);
@@ -347,4 +356,8 @@ function writeRow(s: WriteStream, r: Row, topics?: Map<number, number>): boolean
 function oneLine(s: string, max: number): string {
   const t = s.replace(/\s+/g, ' ').trim();
   return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+function round6(v: number): number {
+  return Math.round(v * 1e6) / 1e6;
 }

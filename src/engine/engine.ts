@@ -26,6 +26,53 @@ export interface EngineOptions {
    * undefined: never. See `apply` for when the sweep runs.
    */
   expiryMs?: number;
+  /** Counters in each cluster's top-hashtags sketch (Space-Saving). */
+  hashtagSketchSize?: number;
+  /** Representative tweets shown per cluster (the closest to its centroid); default 3. */
+  representatives?: number;
+  /** Width of a cluster's timeline buckets (ms of tweet time); default 5 minutes. */
+  bucketMs?: number;
+  /** Buckets each cluster keeps, the newest last; default 36 (3 hours of 5 minutes). */
+  bucketCount?: number;
+  /** Half-life of the "recent" rate behind the growth score; default 15 minutes. */
+  trendRecentMs?: number;
+  /** Half-life of a cluster's baseline rate behind the growth score; default 6 hours. */
+  trendBaselineMs?: number;
+  /**
+   * Clusters smaller than this are outliers: not a story yet (listings skip them, see
+   * `isStory`). Default 1: every cluster counts.
+   */
+  minClusterSize?: number;
+  /**
+   * An outlier (smaller than `minClusterSize`) with no tweet for this many ms leaves the tree,
+   * so that one-off tweets do not pile up. 0: outliers live as long as any cluster.
+   */
+  outlierExpiryMs?: number;
+  /**
+   * The most clusters the tree may hold (0: no limit). An insert that would exceed it loosens
+   * the absorb threshold and rebuilds the tree from its leaf entries (see `rebuild`).
+   */
+  maxClusters?: number;
+  /** Hooks for logs and metrics; not state. */
+  events?: EngineEvents;
+}
+
+/** What a rebuild did: the threshold before and after, and the clusters before and after. */
+export interface RebuildEvent {
+  clustersBefore: number;
+  clustersAfter: number;
+  /** the absorb bound: cosine similarity in cosine mode, the radius in radius mode */
+  thresholdBefore: number;
+  thresholdAfter: number;
+  /** rebuild passes until the tree fitted */
+  passes: number;
+  merged: number;
+}
+
+export interface EngineEvents {
+  rebuilt?(e: RebuildEvent): void;
+  /** A sweep removed clusters: `expired` by the expiry window, `outliers` by the outlier one. */
+  swept?(expired: number, outliers: number): void;
 }
 
 export interface TweetInput {
@@ -36,7 +83,10 @@ export interface TweetInput {
   time: number;
   /** Unit-length vector of the engine's dimension. */
   vector: ArrayLike<number>;
-  /** Content terms of the text (for the cluster's top terms). */
+  /**
+   * Content terms of the text (for the cluster's top terms). Terms that start with "#" are
+   * hashtags: they go to the cluster's top hashtags instead.
+   */
   terms?: readonly string[];
 }
 
@@ -60,25 +110,80 @@ export interface ClusterSummary {
   firstSeen: number;
   lastSeen: number;
   terms: { term: string; count: number }[];
+  hashtags: { term: string; count: number }[];
+  /** The tweets closest to the centroid among those kept as candidates, closest first. */
+  representatives: { id: string; text: string; similarity: number }[];
+  /** The first representative's text. */
   example: string | undefined;
+  /** Tweets per bucket, oldest first, up to the engine's clock (see `timeline`). */
+  timeline: { start: number; count: number }[];
+  /** Tweets of the last ~recent half-life, exponentially weighted. */
+  recent: number;
+  /** Growth score: see `growth`. */
+  growth: number;
+}
+
+/** A representative candidate: a tweet of the cluster with its vector (sparse when sparse). */
+interface Rep {
+  id: string;
+  text: string;
+  /** indices of the non-zeros, or null when `val` is the whole dense vector */
+  idx: Int32Array | null;
+  val: Float32Array;
+  /** |x|^2 */
+  xx: number;
+  /** cosine to the centroid, as of the cluster's last insert */
+  sim: number;
 }
 
 interface ClusterState {
   firstSeen: number;
   lastSeen: number;
   terms: TopK;
-  example: string | undefined;
-  /** Similarity to the centroid, at its insert, of the tweet kept as the example. */
-  exampleSimilarity: number;
+  hashtags: TopK;
+  reps: Rep[];
+  /** absolute number (time / bucketMs) of the newest bucket in `buckets` */
+  head: number;
+  /** ring of bucket counts, bucket b at b mod bucketCount */
+  buckets: Uint32Array;
+  /** exponentially decayed tweet counts at time `tref`, with the recent and baseline half-lives */
+  fast: number;
+  slow: number;
+  tref: number;
 }
+
+/** Candidates kept per cluster for every representative shown: the spare ones stand in when the centroid moves. */
+const CANDIDATES_PER_REP = 2;
+/** The growth score's prior: one tweet per hour until a cluster's own history says otherwise. */
+const PRIOR_TWEETS = 1;
+const PRIOR_MS = 3_600_000;
+/** A rebuild aims below the cap by this factor, so that the next one is not one tweet away. */
+const REBUILD_TARGET = 0.9;
+/** Each rebuild pass in radius mode widens the radius by this factor. */
+const REBUILD_STEP = 1.25;
 
 export class ClusterEngine {
   readonly tree: CFTree;
   readonly dim: number;
   private readonly sketchSize: number;
+  private readonly tagSketchSize: number;
+  private readonly repCount: number;
+  private readonly bucketMs: number;
+  private readonly bucketCount: number;
+  private readonly recentMs: number;
+  private readonly baselineMs: number;
+  private _minClusterSize: number;
+  private outlierMs: number;
+  private _maxClusters: number;
+  private readonly events: EngineEvents;
   private readonly state = new Map<number, ClusterState>();
+  /** absorbed cluster id -> the id that absorbed it (resolved to a cluster in the tree when made) */
+  private readonly mergedInto = new Map<number, number>();
   private _tweets = 0;
   private _expired = 0;
+  private _outliers = 0;
+  private _rebuilds = 0;
+  private _merged = 0;
   private _expiryMs: number;
   /** The latest tweet time applied: the engine's clock, for expiry. */
   private _now = Number.NEGATIVE_INFINITY;
@@ -93,9 +198,37 @@ export class ClusterEngine {
       minSimilarity: opts.minSimilarity,
     });
     this.dim = opts.dim;
-    this.sketchSize = opts.termSketchSize ?? 32;
+    this.sketchSize = positiveInt('termSketchSize', opts.termSketchSize ?? 32);
+    this.tagSketchSize = positiveInt('hashtagSketchSize', opts.hashtagSketchSize ?? 16);
+    this.repCount = positiveInt('representatives', opts.representatives ?? 3);
+    this.bucketMs = positive('bucketMs', opts.bucketMs ?? 300_000);
+    this.bucketCount = positiveInt('bucketCount', opts.bucketCount ?? 36);
+    this.recentMs = positive('trendRecentMs', opts.trendRecentMs ?? 15 * 60_000);
+    this.baselineMs = positive('trendBaselineMs', opts.trendBaselineMs ?? 6 * 3_600_000);
+    this._minClusterSize = positiveInt('minClusterSize', opts.minClusterSize ?? 1);
+    this.outlierMs = checkExpiry(opts.outlierExpiryMs ?? 0);
+    this._maxClusters = opts.maxClusters ?? 0;
+    if (!Number.isInteger(this._maxClusters) || this._maxClusters < 0)
+      throw new RangeError(`maxClusters must be an integer >= 0, got ${opts.maxClusters}`);
+    this.events = opts.events ?? {};
     this._expiryMs = checkExpiry(opts.expiryMs ?? 0);
     this.centroid = new Float64Array(opts.dim);
+  }
+
+  /** The options that shape the state (what `fromState` needs to make the same engine again). */
+  private shapeOptions() {
+    return {
+      sketchSize: this.sketchSize,
+      tagSketchSize: this.tagSketchSize,
+      repCount: this.repCount,
+      bucketMs: this.bucketMs,
+      bucketCount: this.bucketCount,
+      recentMs: this.recentMs,
+      baselineMs: this.baselineMs,
+      minClusterSize: this._minClusterSize,
+      outlierMs: this.outlierMs,
+      maxClusters: this._maxClusters,
+    };
   }
 
   /** The latest tweet time applied (ms since the epoch); -Infinity before the first tweet. */
@@ -103,9 +236,58 @@ export class ClusterEngine {
     return this._now;
   }
 
-  /** Clusters removed by expiry so far. */
+  /** Clusters removed by the expiry window so far. */
   get expired(): number {
     return this._expired;
+  }
+
+  /** Outliers removed by the outlier window so far. */
+  get outliersRemoved(): number {
+    return this._outliers;
+  }
+
+  /** Rebuilds made to keep the tree within `maxClusters`. */
+  get rebuilds(): number {
+    return this._rebuilds;
+  }
+
+  /** Clusters absorbed by others in rebuilds. */
+  get mergedClusters(): number {
+    return this._merged;
+  }
+
+  /** Entries in the merge record (absorbed id -> survivor). */
+  get mergeRecordSize(): number {
+    return this.mergedInto.size;
+  }
+
+  get minClusterSize(): number {
+    return this._minClusterSize;
+  }
+
+  /** Changes what counts as a story; outliers are swept by the new size from the next tweet. */
+  set minClusterSize(n: number) {
+    this._minClusterSize = positiveInt('minClusterSize', n);
+    this.nextSweep = Number.NEGATIVE_INFINITY;
+  }
+
+  get outlierExpiryMs(): number {
+    return this.outlierMs;
+  }
+
+  set outlierExpiryMs(ms: number) {
+    this.outlierMs = checkExpiry(ms);
+    this.nextSweep = Number.NEGATIVE_INFINITY;
+  }
+
+  get maxClusters(): number {
+    return this._maxClusters;
+  }
+
+  /** Changes the cap; a tree over the new cap rebuilds at the next tweet. */
+  set maxClusters(n: number) {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`maxClusters must be an integer >= 0, got ${n}`);
+    this._maxClusters = n;
   }
 
   get expiryMs(): number {
@@ -123,13 +305,32 @@ export class ClusterEngine {
     return this._tweets;
   }
 
-  /** Clusters in the tree. */
+  /** Clusters in the tree (outliers included). */
   get clusterCount(): number {
     return this.tree.size;
   }
 
+  /** Clusters of at least `minClusterSize` tweets: the stories. */
+  get storyCount(): number {
+    if (this._minClusterSize <= 1) return this.tree.size;
+    let n = 0;
+    for (const [, size] of this.tree.sizes()) if (size >= this._minClusterSize) n++;
+    return n;
+  }
+
   shape(): TreeShape {
     return this.tree.shape();
+  }
+
+  /**
+   * The cluster an id stands for now: itself while it is in the tree, else the cluster that
+   * absorbed it in a rebuild (followed through later rebuilds), else undefined (expired, or
+   * never made).
+   */
+  resolve(id: number): number | undefined {
+    if (this.tree.has(id)) return id;
+    const to = this.mergedInto.get(id);
+    return to !== undefined && this.tree.has(to) ? to : undefined;
   }
 
   /** Applies one tweet: inserts its vector, updates its cluster's summary, answers its cluster. */
@@ -144,47 +345,146 @@ export class ClusterEngine {
     if (t.time > this._now) this._now = t.time;
     // Expiry runs here, driven by the tweets' own clock and not by a timer, so that the same
     // tweets in the same order always give the same tree (a log replay depends on it). It sweeps
-    // at most once per 1/60 of the window of tweet time: a cluster outlives its window by at
-    // most that much, and a sweep (O(clusters)) is rare even when a backlog replays fast.
-    if (this._expiryMs > 0 && this._now >= this.nextSweep) {
-      this.expireBefore(this._now - this._expiryMs);
-      this.nextSweep = this._now + this._expiryMs / 60;
+    // at most once per 1/60 of the shortest window of tweet time: a cluster outlives its window
+    // by at most that much, and a sweep (O(clusters)) is rare even when a backlog replays fast.
+    if (this._now >= this.nextSweep) {
+      const window = sweepWindow(this._expiryMs, this.outlierMs);
+      if (window > 0) {
+        this.sweep();
+        this.nextSweep = this._now + window / 60;
+      } else {
+        this.nextSweep = Number.POSITIVE_INFINITY;
+      }
     }
-    const cluster = this.tree.insert(t.vector);
-    const created = this.tree.lastCreated;
-    const similarity = this.tree.lastSimilarity(t.vector);
+    let cluster = this.tree.insert(t.vector);
+    let created = this.tree.lastCreated;
+    let similarity = this.tree.lastSimilarity(t.vector);
     let s = this.state.get(cluster);
     if (s === undefined) {
-      // the first tweet is its cluster's centroid (similarity 1): it stands as the example
-      // only until a second tweet, the most typical so far, replaces it
-      s = {
-        firstSeen: t.time,
-        lastSeen: t.time,
-        terms: new TopK(this.sketchSize),
-        example: t.text,
-        exampleSimilarity: Number.NEGATIVE_INFINITY,
-      };
+      s = this.newState(t.time);
       this.state.set(cluster, s);
     } else {
       // out-of-order tweets widen the window instead of moving it backwards
       if (t.time < s.firstSeen) s.firstSeen = t.time;
       if (t.time > s.lastSeen) s.lastSeen = t.time;
-      // The example: the tweet nearest the centroid as it was when the tweet arrived. A cheap
-      // stand-in for "nearest the current centroid", which needs the tweets' vectors kept.
-      if (t.text !== undefined && t.text !== '' && similarity > s.exampleSimilarity) {
-        s.example = t.text;
-        s.exampleSimilarity = similarity;
-      }
     }
+    this.count(s, t.time);
     if (t.terms) {
       // a term counts once per tweet: a cluster's terms are "in how many of its tweets"
       const terms = t.terms;
       for (let i = 0; i < terms.length; i++) {
-        if (terms.indexOf(terms[i]) === i) s.terms.add(terms[i]);
+        const term = terms[i];
+        if (terms.indexOf(term) !== i) continue;
+        if (term.charCodeAt(0) === 35 /* # */) s.hashtags.add(term);
+        else s.terms.add(term);
       }
     }
+    this.offerRep(cluster, s, t, similarity);
     this._tweets++;
+    if (this._maxClusters > 0 && this.tree.size > this._maxClusters) {
+      this.rebuild();
+      const to = this.resolve(cluster);
+      if (to !== undefined && to !== cluster) {
+        cluster = to;
+        created = false;
+        similarity = this.tree.similarity(to, t.vector);
+      }
+    }
     return { id: t.id, cluster, created, similarity };
+  }
+
+  private newState(time: number): ClusterState {
+    return {
+      firstSeen: time,
+      lastSeen: time,
+      terms: new TopK(this.sketchSize),
+      hashtags: new TopK(this.tagSketchSize),
+      reps: [],
+      head: Math.floor(time / this.bucketMs),
+      buckets: new Uint32Array(this.bucketCount),
+      fast: 0,
+      slow: 0,
+      tref: time,
+    };
+  }
+
+  /** Counts one tweet at `time` into the cluster's timeline and its decayed rates. */
+  private count(s: ClusterState, time: number): void {
+    const b = Math.floor(time / this.bucketMs);
+    const k = this.bucketCount;
+    if (b > s.head) {
+      // the ring moves forward: the buckets it passes over start empty
+      const steps = Math.min(k, b - s.head);
+      for (let j = 1; j <= steps; j++) s.buckets[(((s.head + j) % k) + k) % k] = 0;
+      s.head = b;
+    }
+    // a tweet older than the ring's oldest bucket still counts in the size, not the timeline
+    if (b > s.head - k) s.buckets[((b % k) + k) % k]++;
+    if (time >= s.tref) {
+      s.fast = s.fast * 2 ** ((s.tref - time) / this.recentMs) + 1;
+      s.slow = s.slow * 2 ** ((s.tref - time) / this.baselineMs) + 1;
+      s.tref = time;
+    } else {
+      // a late tweet counts as much as it would have when it happened, decayed to tref
+      s.fast += 2 ** ((time - s.tref) / this.recentMs);
+      s.slow += 2 ** ((time - s.tref) / this.baselineMs);
+    }
+  }
+
+  /**
+   * Keeps the cluster's representative candidates up to date: each is re-scored against the
+   * centroid as it is now (it moved with this tweet), and this tweet takes the place of the
+   * least typical one when it is more typical. Twice as many candidates are kept as shown, so
+   * that a candidate that falls behind as the centroid drifts has a stand-in. A text already
+   * among the candidates (a retweet, a copy) is not added twice.
+   */
+  private offerRep(cluster: number, s: ClusterState, t: TweetInput, similarity: number): void {
+    const reps = s.reps;
+    let worst = -1;
+    let same = false;
+    for (let i = 0; i < reps.length; i++) {
+      const r = reps[i];
+      r.sim =
+        r.idx === null
+          ? this.tree.similarity(cluster, r.val)
+          : this.tree.sparseSimilarity(cluster, r.idx, r.val, r.xx);
+      if (worst < 0 || r.sim < reps[worst].sim) worst = i;
+      if (r.text === t.text) same = true;
+    }
+    if (t.text === undefined || t.text === '' || same) return;
+    const cap = this.repCount * CANDIDATES_PER_REP;
+    if (reps.length < cap) reps.push(repOf(t, similarity));
+    else if (similarity > reps[worst].sim) reps[worst] = repOf(t, similarity);
+  }
+
+  /** Removes expired clusters and stale outliers (see the options); updates the merge record. */
+  private sweep(): void {
+    const cutoff = this._expiryMs > 0 ? this._now - this._expiryMs : Number.NEGATIVE_INFINITY;
+    const outlierCutoff = this.outlierMs > 0 ? this._now - this.outlierMs : Number.NEGATIVE_INFINITY;
+    const gone: number[] = [];
+    let outliers = 0;
+    for (const [id, s] of this.state) {
+      if (s.lastSeen < cutoff) gone.push(id);
+      else if (s.lastSeen < outlierCutoff && this.tree.count(id) < this._minClusterSize) {
+        gone.push(id);
+        outliers++;
+      }
+    }
+    if (gone.length === 0) return;
+    this.removeClusters(gone);
+    this._expired += gone.length - outliers;
+    this._outliers += outliers;
+    this.events.swept?.(gone.length - outliers, outliers);
+  }
+
+  private removeClusters(ids: readonly number[]): void {
+    for (const id of ids) {
+      this.tree.remove(id);
+      this.state.delete(id);
+    }
+    // records that lead to a removed cluster lead nowhere now: the tweets that still name them
+    // are answered as inactive either way
+    for (const [from, to] of this.mergedInto) if (!this.tree.has(to)) this.mergedInto.delete(from);
   }
 
   /**
@@ -196,12 +496,112 @@ export class ClusterEngine {
     for (const [id, s] of this.state) {
       if (s.lastSeen < cutoff) gone.push(id);
     }
-    for (const id of gone) {
-      this.tree.remove(id);
-      this.state.delete(id);
-    }
+    if (gone.length > 0) this.removeClusters(gone);
     this._expired += gone.length;
     return gone;
+  }
+
+  /**
+   * Keeps the tree within `maxClusters`, as the original BIRCH does when it runs out of memory:
+   * loosen the absorb bound and rebuild the tree from its leaf entries, pass after pass, until
+   * it holds at most 90% of the cap. Each pass widens the bound's distance by 25% (1 - cos in
+   * cosine mode, the radius in radius mode). When two clusters merge the older id survives,
+   * the younger's summary merges into it, and the merge is recorded so that the younger id
+   * still leads to its tweets' cluster (`resolve`). The looser bound stays: it is what lets the
+   * stream go on within the cap.
+   */
+  rebuild(): RebuildEvent {
+    const before = this.tree.size;
+    const cosine = this.tree.minSimilarity !== undefined;
+    const boundBefore = cosine ? (this.tree.minSimilarity as number) : this.tree.threshold;
+    const target = Math.max(1, Math.floor(this._maxClusters * REBUILD_TARGET));
+    let tree = this.tree;
+    const absorbed = new Map<number, number>();
+    let passes = 0;
+    while (tree.size > target && passes < 100) {
+      passes++;
+      let next: { tree: CFTree; absorbed: Map<number, number> };
+      if (cosine) {
+        next = tree.rebuilt({ minSimilarity: looserSimilarity(tree, target) });
+      } else {
+        next = tree.rebuilt({ threshold: tree.threshold * REBUILD_STEP });
+      }
+      for (const [from, to] of next.absorbed) absorbed.set(from, to);
+      tree = next.tree;
+      if (cosine && tree.minSimilarity === -1 && tree.size > target) break;
+    }
+    // chains (a into b in one pass, b into c in the next) end at the last survivor
+    const final = (id: number): number => {
+      let to = id;
+      for (let hop = 0; hop < 1000 && absorbed.has(to); hop++) to = absorbed.get(to) as number;
+      return to;
+    };
+    (this as { tree: CFTree }).tree = tree;
+    // summaries merge in id order, so that the same merges give the same summaries
+    const order = [...absorbed.keys()].sort((a, b) => a - b);
+    for (const from of order) {
+      const to = final(from);
+      const a = this.state.get(from);
+      const b = this.state.get(to);
+      if (a !== undefined && b !== undefined) this.mergeState(b, a);
+      this.state.delete(from);
+      this.mergedInto.set(from, to);
+    }
+    // earlier records that pointed at a cluster absorbed now point at its survivor
+    for (const [from, to] of this.mergedInto) {
+      if (!tree.has(to)) {
+        const f = final(to);
+        if (tree.has(f)) this.mergedInto.set(from, f);
+        else this.mergedInto.delete(from);
+      }
+    }
+    // representatives are re-scored against the merged centroids
+    for (const [id, s] of this.state) if (absorbed.size > 0) this.rescoreReps(id, s);
+    this._rebuilds++;
+    this._merged += absorbed.size;
+    const e: RebuildEvent = {
+      clustersBefore: before,
+      clustersAfter: tree.size,
+      thresholdBefore: boundBefore,
+      thresholdAfter: cosine ? (tree.minSimilarity as number) : tree.threshold,
+      passes,
+      merged: absorbed.size,
+    };
+    this.events.rebuilt?.(e);
+    return e;
+  }
+
+  /** Adds cluster summary `a` into `b` (b absorbed a). */
+  private mergeState(b: ClusterState, a: ClusterState): void {
+    b.firstSeen = Math.min(b.firstSeen, a.firstSeen);
+    b.lastSeen = Math.max(b.lastSeen, a.lastSeen);
+    b.terms.merge(a.terms);
+    b.hashtags.merge(a.hashtags);
+    const k = this.bucketCount;
+    const head = Math.max(a.head, b.head);
+    const merged = new Uint32Array(k);
+    for (const s of [a, b]) {
+      for (let bucket = s.head - k + 1; bucket <= s.head; bucket++) {
+        if (bucket > head - k) merged[((bucket % k) + k) % k] += s.buckets[((bucket % k) + k) % k];
+      }
+    }
+    b.buckets = merged;
+    b.head = head;
+    const tref = Math.max(a.tref, b.tref);
+    b.fast =
+      b.fast * 2 ** ((b.tref - tref) / this.recentMs) + a.fast * 2 ** ((a.tref - tref) / this.recentMs);
+    b.slow =
+      b.slow * 2 ** ((b.tref - tref) / this.baselineMs) + a.slow * 2 ** ((a.tref - tref) / this.baselineMs);
+    b.tref = tref;
+    for (const r of a.reps) if (!b.reps.some((x) => x.text === r.text)) b.reps.push(r);
+  }
+
+  private rescoreReps(id: number, s: ClusterState): void {
+    for (const r of s.reps)
+      r.sim =
+        r.idx === null ? this.tree.similarity(id, r.val) : this.tree.sparseSimilarity(id, r.idx, r.val, r.xx);
+    s.reps.sort((x, y) => y.sim - x.sim || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    s.reps.length = Math.min(s.reps.length, this.repCount * CANDIDATES_PER_REP);
   }
 
   /** The nearest cluster to a vector and its similarity, without changing anything. */
@@ -213,17 +613,33 @@ export class ClusterEngine {
     return { cluster, similarity: this.tree.similarity(cluster, vector) };
   }
 
+  /** Whether a cluster of this size counts as a story (see `minClusterSize`). */
+  isStory(size: number): boolean {
+    return size >= this._minClusterSize;
+  }
+
   cluster(id: number, termCount = 10): ClusterSummary | undefined {
     const s = this.state.get(id);
     if (s === undefined || !this.tree.has(id)) return undefined;
     return this.summarise(id, s, this.tree.count(id), termCount);
   }
 
-  /** Every cluster, in no particular order. */
+  /** Every cluster, in no particular order (outliers included). */
   *clusters(termCount = 10): IterableIterator<ClusterSummary> {
     for (const [id, n] of this.tree.sizes()) {
       const s = this.state.get(id);
       if (s) yield this.summarise(id, s, n, termCount);
+    }
+  }
+
+  /**
+   * Each cluster's id, size, last tweet time and growth score, without summarising: what a
+   * listing sorts by before it summarises one page.
+   */
+  *index(): IterableIterator<{ id: number; size: number; lastSeen: number; growth: number }> {
+    for (const [id, size] of this.tree.sizes()) {
+      const s = this.state.get(id);
+      if (s) yield { id, size, lastSeen: s.lastSeen, growth: this.growthOf(s).growth };
     }
   }
 
@@ -240,6 +656,27 @@ export class ClusterEngine {
   }
 
   /**
+   * The growth score of a cluster at the engine's clock: how far its recent tweets exceed what
+   * its own baseline rate predicts, in standard deviations of a Poisson count,
+   *   growth = (recent - expected) / sqrt(expected + 1).
+   * `recent` is its tweet count decayed with a half-life of `trendRecentMs` (15 min); the
+   * baseline rate is its count decayed with `trendBaselineMs` (6 h) over the time that counter
+   * has been running (its age, at most the baseline's horizon), plus a prior of one tweet per
+   * hour, so that a young cluster with two tweets is not a trend and an old steady one scores
+   * about 0. `expected` is that rate over the recent counter's own horizon.
+   */
+  private growthOf(s: ClusterState): { recent: number; growth: number } {
+    const now = Math.max(this._now, s.tref);
+    const age = Math.max(0, now - s.firstSeen);
+    const recent = s.fast * 2 ** ((s.tref - now) / this.recentMs);
+    const base = s.slow * 2 ** ((s.tref - now) / this.baselineMs);
+    const horizon = (h: number) => (h / Math.LN2) * (1 - 2 ** (-age / h));
+    const rate = (base + PRIOR_TWEETS) / (horizon(this.baselineMs) + PRIOR_MS);
+    const expected = rate * horizon(this.recentMs);
+    return { recent, growth: (recent - expected) / Math.sqrt(expected + 1) };
+  }
+
+  /**
    * BIRCH's global step: groups the clusters into topics, by a target count or a minimum
    * average cosine similarity. Returns cluster id -> topic number.
    */
@@ -253,7 +690,8 @@ export class ClusterEngine {
 
   /**
    * The whole engine as snapshot parts: the tree's records and index, every cluster's summary
-   * (columns in the summaries' Map order, which is observable), the clock and counters.
+   * (columns in the summaries' Map order, which is observable), the merge record, the clock
+   * and counters.
    */
   exportState(): StateParts {
     const out: StateParts = { json: {}, arrays: {} };
@@ -263,46 +701,85 @@ export class ClusterEngine {
     out.arrays['tree.locIds'] = t.locIds;
     out.arrays['tree.locPos'] = t.locPos;
     const n = this.state.size;
+    const k = this.bucketCount;
     const ids = new Float64Array(n);
     const first = new Float64Array(n);
     const last = new Float64Array(n);
-    const exSim = new Float64Array(n);
-    const termCounts = new Uint32Array(n);
-    const examples: (string | null)[] = [];
-    const items: string[] = [];
-    const counts: number[] = [];
-    const errors: number[] = [];
-    let k = 0;
+    const heads = new Float64Array(n);
+    const buckets = new Uint32Array(n * k);
+    const rates = new Float64Array(n * 3);
+    const termSk = new SketchColumns();
+    const tagSk = new SketchColumns();
+    const repCounts = new Uint32Array(n);
+    const repIds: string[] = [];
+    const repTexts: string[] = [];
+    const repSims: number[] = [];
+    const repXX: number[] = [];
+    const repNnz: number[] = [];
+    const repIdx: number[] = [];
+    const repVal: number[] = [];
+    let c = 0;
     for (const [id, s] of this.state) {
-      ids[k] = id;
-      first[k] = s.firstSeen;
-      last[k] = s.lastSeen;
-      // -Infinity until a second tweet: kept as the float it is, no JSON involved
-      exSim[k] = s.exampleSimilarity;
-      examples.push(s.example ?? null);
-      const r = s.terms.raw();
-      termCounts[k] = r.items.length;
-      items.push(...r.items);
-      counts.push(...r.counts);
-      errors.push(...r.errors);
-      k++;
+      ids[c] = id;
+      first[c] = s.firstSeen;
+      last[c] = s.lastSeen;
+      heads[c] = s.head;
+      buckets.set(s.buckets, c * k);
+      rates[3 * c] = s.fast;
+      rates[3 * c + 1] = s.slow;
+      rates[3 * c + 2] = s.tref;
+      termSk.add(s.terms);
+      tagSk.add(s.hashtags);
+      repCounts[c] = s.reps.length;
+      for (const r of s.reps) {
+        repIds.push(r.id);
+        repTexts.push(r.text);
+        repSims.push(r.sim);
+        repXX.push(r.xx);
+        repNnz.push(r.idx === null ? -1 : r.idx.length);
+        if (r.idx !== null) for (const i of r.idx) repIdx.push(i);
+        for (const v of r.val) repVal.push(v);
+      }
+      c++;
+    }
+    const mergedFrom = new Float64Array(this.mergedInto.size);
+    const mergedTo = new Float64Array(this.mergedInto.size);
+    let m = 0;
+    for (const [from, to] of this.mergedInto) {
+      mergedFrom[m] = from;
+      mergedTo[m++] = to;
     }
     Object.assign(out.arrays, {
       'clusters.ids': ids,
       'clusters.firstSeen': first,
       'clusters.lastSeen': last,
-      'clusters.exampleSimilarity': exSim,
-      'clusters.termCounts': termCounts,
-      'clusters.counts': Float64Array.from(counts),
-      'clusters.errors': Float64Array.from(errors),
+      'clusters.bucketHeads': heads,
+      'clusters.buckets': buckets,
+      'clusters.rates': rates,
+      ...termSk.arrays('clusters.terms'),
+      ...tagSk.arrays('clusters.hashtags'),
+      'clusters.repCounts': repCounts,
+      'reps.sims': Float64Array.from(repSims),
+      'reps.xx': Float64Array.from(repXX),
+      // -1: a dense vector of the engine's dimension
+      'reps.nnz': Float64Array.from(repNnz),
+      'reps.idx': Uint32Array.from(repIdx),
+      'reps.val': Float32Array.from(repVal),
+      'merged.from': mergedFrom,
+      'merged.to': mergedTo,
     });
     out.json = {
       tree: t.meta,
-      examples,
-      terms: items,
-      sketchSize: this.sketchSize,
+      options: this.shapeOptions(),
+      terms: termSk.items,
+      hashtags: tagSk.items,
+      repIds,
+      repTexts,
       tweets: this._tweets,
       expired: this._expired,
+      outliers: this._outliers,
+      rebuilds: this._rebuilds,
+      merged: this._merged,
       expiryMs: this._expiryMs,
       now: num(this._now),
       nextSweep: num(this.nextSweep),
@@ -311,7 +788,7 @@ export class ClusterEngine {
   }
 
   /** An engine from `exportState()`; throws StateError when the parts do not fit together. */
-  static fromState(parts: StateParts): ClusterEngine {
+  static fromState(parts: StateParts, events?: EngineEvents): ClusterEngine {
     const j = parts.json;
     const meta = j.tree as CFTreeState['meta'];
     if (typeof meta !== 'object' || meta === null) throw new StateError('state: the tree is missing');
@@ -327,50 +804,110 @@ export class ClusterEngine {
     } catch (err) {
       throw err instanceof StateError ? err : new StateError((err as Error).message);
     }
-    const engine = new ClusterEngine({
-      dim: meta.dim,
-      threshold: meta.threshold,
-      branchingFactor: meta.branchingFactor,
-      minSimilarity: meta.minSimilarity ?? undefined,
-      termSketchSize: j.sketchSize as number,
-      expiryMs: j.expiryMs as number,
-    });
+    const o = j.options as ReturnType<ClusterEngine['shapeOptions']> | undefined;
+    if (typeof o !== 'object' || o === null) throw new StateError('state: the engine options are missing');
+    let engine: ClusterEngine;
+    try {
+      engine = new ClusterEngine({
+        dim: meta.dim,
+        threshold: meta.threshold,
+        branchingFactor: meta.branchingFactor,
+        minSimilarity: meta.minSimilarity ?? undefined,
+        termSketchSize: o.sketchSize,
+        hashtagSketchSize: o.tagSketchSize,
+        representatives: o.repCount,
+        bucketMs: o.bucketMs,
+        bucketCount: o.bucketCount,
+        trendRecentMs: o.recentMs,
+        trendBaselineMs: o.baselineMs,
+        minClusterSize: o.minClusterSize,
+        outlierExpiryMs: o.outlierMs,
+        maxClusters: o.maxClusters,
+        expiryMs: j.expiryMs as number,
+        events,
+      });
+    } catch (err) {
+      throw new StateError(`state: ${(err as Error).message}`);
+    }
     (engine as { tree: CFTree }).tree = tree;
     const ids = arr(parts, 'clusters.ids', Float64Array);
     const first = arr(parts, 'clusters.firstSeen', Float64Array);
     const last = arr(parts, 'clusters.lastSeen', Float64Array);
-    const exSim = arr(parts, 'clusters.exampleSimilarity', Float64Array);
-    const termCounts = arr(parts, 'clusters.termCounts', Uint32Array);
-    const counts = arr(parts, 'clusters.counts', Float64Array);
-    const errors = arr(parts, 'clusters.errors', Float64Array);
-    const examples = strs(j, 'examples');
-    const items = strs(j, 'terms') as string[];
+    const heads = arr(parts, 'clusters.bucketHeads', Float64Array);
+    const buckets = arr(parts, 'clusters.buckets', Uint32Array);
+    const rates = arr(parts, 'clusters.rates', Float64Array);
+    const repCounts = arr(parts, 'clusters.repCounts', Uint32Array);
+    const repSims = arr(parts, 'reps.sims', Float64Array);
+    const repXX = arr(parts, 'reps.xx', Float64Array);
+    const repNnz = arr(parts, 'reps.nnz', Float64Array);
+    const repIdx = arr(parts, 'reps.idx', Uint32Array);
+    const repVal = arr(parts, 'reps.val', Float32Array);
+    const repIds = strs(j, 'repIds');
+    const repTexts = strs(j, 'repTexts');
     const n = ids.length;
-    if ([first, last, exSim, termCounts].some((a) => a.length !== n) || examples.length !== n)
+    const k = engine.bucketCount;
+    if ([first, last, heads, repCounts].some((a) => a.length !== n))
       throw new StateError('state: cluster columns of different lengths');
-    if (counts.length !== items.length || errors.length !== items.length)
-      throw new StateError('state: term columns of different lengths');
-    let at = 0;
-    for (let k = 0; k < n; k++) {
-      const m = termCounts[k];
-      if (at + m > items.length) throw new StateError('state: term counts overrun the terms');
-      engine.state.set(ids[k], {
-        firstSeen: first[k],
-        lastSeen: last[k],
-        terms: TopK.fromRaw(
-          engine.sketchSize,
-          items.slice(at, at + m),
-          Array.from(counts.subarray(at, at + m)),
-          Array.from(errors.subarray(at, at + m)),
-        ),
-        example: examples[k] ?? undefined,
-        exampleSimilarity: exSim[k],
+    if (buckets.length !== n * k || rates.length !== n * 3)
+      throw new StateError('state: cluster buckets or rates of the wrong length');
+    const reps = repSims.length;
+    if (repXX.length !== reps || repNnz.length !== reps || repIds.length !== reps || repTexts.length !== reps)
+      throw new StateError('state: representative columns of different lengths');
+    const terms = SketchColumns.reader(parts, j, 'clusters.terms', 'terms', n, engine.sketchSize);
+    const tags = SketchColumns.reader(parts, j, 'clusters.hashtags', 'hashtags', n, engine.tagSketchSize);
+    let r = 0;
+    let atIdx = 0;
+    let atVal = 0;
+    for (let c = 0; c < n; c++) {
+      const list: Rep[] = [];
+      for (let q = 0; q < repCounts[c]; q++, r++) {
+        if (r >= reps) throw new StateError('state: representative counts overrun the representatives');
+        const nnz = repNnz[r];
+        let idx: Int32Array | null = null;
+        let len = engine.dim;
+        if (nnz >= 0) {
+          if (atIdx + nnz > repIdx.length) throw new StateError('state: representative indices overrun');
+          idx = Int32Array.from(repIdx.subarray(atIdx, atIdx + nnz));
+          if (idx.some((i) => i >= engine.dim))
+            throw new StateError('state: a representative index is out of range');
+          atIdx += nnz;
+          len = nnz;
+        }
+        if (atVal + len > repVal.length) throw new StateError('state: representative values overrun');
+        list.push({
+          id: repIds[r] ?? '',
+          text: repTexts[r] ?? '',
+          idx,
+          val: repVal.slice(atVal, atVal + len),
+          xx: repXX[r],
+          sim: repSims[r],
+        });
+        atVal += len;
+      }
+      engine.state.set(ids[c], {
+        firstSeen: first[c],
+        lastSeen: last[c],
+        terms: terms(c),
+        hashtags: tags(c),
+        reps: list,
+        head: heads[c],
+        buckets: buckets.slice(c * k, (c + 1) * k),
+        fast: rates[3 * c],
+        slow: rates[3 * c + 1],
+        tref: rates[3 * c + 2],
       });
-      at += m;
     }
-    if (at !== items.length) throw new StateError('state: terms left over');
+    if (r !== reps || atIdx !== repIdx.length || atVal !== repVal.length)
+      throw new StateError('state: representatives left over');
+    const from = arr(parts, 'merged.from', Float64Array);
+    const to = arr(parts, 'merged.to', Float64Array);
+    if (from.length !== to.length) throw new StateError('state: merge record columns of different lengths');
+    for (let q = 0; q < from.length; q++) engine.mergedInto.set(from[q], to[q]);
     engine._tweets = j.tweets as number;
     engine._expired = j.expired as number;
+    engine._outliers = j.outliers as number;
+    engine._rebuilds = j.rebuilds as number;
+    engine._merged = j.merged as number;
     engine._now = unnum(j.now);
     engine.nextSweep = unnum(j.nextSweep);
     return engine;
@@ -393,6 +930,11 @@ export class ClusterEngine {
     this.tree.centroidInto(id, this.centroid);
     let sq = 0;
     for (let i = 0; i < this.dim; i++) sq += this.centroid[i] * this.centroid[i];
+    const reps = [...s.reps]
+      .sort((x, y) => y.sim - x.sim || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
+      .slice(0, this.repCount)
+      .map((r) => ({ id: r.id, text: r.text, similarity: r.sim }));
+    const { recent, growth } = this.growthOf(s);
     return {
       id,
       size,
@@ -400,7 +942,119 @@ export class ClusterEngine {
       firstSeen: s.firstSeen,
       lastSeen: s.lastSeen,
       terms: shownTerms(s.terms, size, termCount),
-      example: s.example,
+      hashtags: shownTerms(s.hashtags, size, termCount),
+      representatives: reps,
+      example: reps[0]?.text,
+      timeline: this.timeline(s),
+      recent,
+      growth,
+    };
+  }
+
+  /**
+   * The cluster's buckets from its first (or the oldest kept) to the engine's clock, oldest
+   * first, empty ones included: a story that went quiet shows its zeros.
+   */
+  private timeline(s: ClusterState): { start: number; count: number }[] {
+    const k = this.bucketCount;
+    const now = Math.max(s.head, Math.floor(this._now / this.bucketMs));
+    const from = Math.max(Math.floor(s.firstSeen / this.bucketMs), now - k + 1, s.head - k + 1);
+    const out: { start: number; count: number }[] = [];
+    for (let b = from; b <= now; b++)
+      out.push({ start: b * this.bucketMs, count: b <= s.head ? s.buckets[((b % k) + k) % k] : 0 });
+    return out;
+  }
+}
+
+function repOf(t: TweetInput, similarity: number): Rep {
+  const v = t.vector;
+  const d = v.length;
+  let nnz = 0;
+  let xx = 0;
+  for (let i = 0; i < d; i++) {
+    if (v[i] !== 0) {
+      nnz++;
+      xx += v[i] * v[i];
+    }
+  }
+  let idx: Int32Array | null = null;
+  let val: Float32Array;
+  if (nnz * 4 < d) {
+    idx = new Int32Array(nnz);
+    val = new Float32Array(nnz);
+    for (let i = 0, j = 0; i < d; i++) {
+      if (v[i] !== 0) {
+        idx[j] = i;
+        val[j++] = v[i];
+      }
+    }
+  } else {
+    val = Float32Array.from(v);
+  }
+  // |x|^2 of the stored (float32) values, so a later cosine is of the vector as kept
+  xx = 0;
+  for (let i = 0; i < val.length; i++) xx += val[i] * val[i];
+  return { id: t.id, text: t.text ?? '', idx, val, xx, sim: similarity };
+}
+
+/** Many sketches as columns: slot counts per sketch, then items, counts and errors. */
+class SketchColumns {
+  readonly items: string[] = [];
+  private readonly sizes: number[] = [];
+  private readonly counts: number[] = [];
+  private readonly errors: number[] = [];
+
+  add(t: TopK): void {
+    const r = t.raw();
+    this.sizes.push(r.items.length);
+    this.items.push(...r.items);
+    this.counts.push(...r.counts);
+    this.errors.push(...r.errors);
+  }
+
+  arrays(prefix: string): Record<string, Uint32Array | Float64Array> {
+    return {
+      [`${prefix}.sizes`]: Uint32Array.from(this.sizes),
+      [`${prefix}.counts`]: Float64Array.from(this.counts),
+      [`${prefix}.errors`]: Float64Array.from(this.errors),
+    };
+  }
+
+  /** A function giving sketch c of n, checked against the columns; throws StateError. */
+  static reader(
+    parts: StateParts,
+    json: Record<string, unknown>,
+    prefix: string,
+    itemsKey: string,
+    n: number,
+    k: number,
+  ): (c: number) => TopK {
+    const sizes = arr(parts, `${prefix}.sizes`, Uint32Array);
+    const counts = arr(parts, `${prefix}.counts`, Float64Array);
+    const errors = arr(parts, `${prefix}.errors`, Float64Array);
+    const items = strs(json, itemsKey) as string[];
+    if (sizes.length !== n)
+      throw new StateError(`state: ${prefix} has ${sizes.length} sketches for ${n} clusters`);
+    if (counts.length !== items.length || errors.length !== items.length)
+      throw new StateError(`state: ${prefix} columns of different lengths`);
+    const starts = new Array<number>(n + 1);
+    starts[0] = 0;
+    for (let c = 0; c < n; c++) starts[c + 1] = starts[c] + sizes[c];
+    if (starts[n] !== items.length)
+      throw new StateError(`state: ${prefix} counts do not add up to its items`);
+    return (c) => {
+      const a = starts[c];
+      const b = starts[c + 1];
+      try {
+        return TopK.fromRaw(
+          k,
+          items.slice(a, b),
+          Array.from(counts.subarray(a, b)),
+          Array.from(errors.subarray(a, b)),
+        );
+      } catch (err) {
+        throw new StateError(`state: ${(err as Error).message}`);
+      }
     };
   }
 }
@@ -419,4 +1073,36 @@ function shownTerms(sketch: TopK, size: number, termCount: number): { term: stri
 function checkExpiry(ms: number): number {
   if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`expiry must be >= 0 ms, got ${ms}`);
   return ms;
+}
+
+/** The sweep's window: the shorter of the two that are set (0 when neither is). */
+function sweepWindow(expiryMs: number, outlierMs: number): number {
+  if (expiryMs > 0 && outlierMs > 0) return Math.min(expiryMs, outlierMs);
+  return expiryMs > 0 ? expiryMs : outlierMs;
+}
+
+/**
+ * The absorb bound for a cosine-mode rebuild that should lose about `tree.size - target`
+ * entries: each leaf entry's nearest neighbour in its leaf is a merge the rebuild would make,
+ * so the bound is the similarity of the one that many merges down the list of neighbours
+ * (ranked closest first; a merge takes two entries that name each other, hence twice). It is
+ * always looser than the current bound by a little, so every pass makes progress.
+ */
+function looserSimilarity(tree: CFTree, target: number): number {
+  const current = tree.minSimilarity as number;
+  const sims = tree.leafNeighbourSimilarities().sort().reverse();
+  const need = tree.size - target;
+  const at = Math.min(sims.length - 1, 2 * need);
+  const floor = current - 0.01;
+  return Math.max(-1, Math.min(floor, at >= 0 ? sims[at] : floor));
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+function positive(name: string, v: number): number {
+  if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`${name} must be a positive number, got ${v}`);
+  return v;
 }

@@ -37,6 +37,7 @@ export class TweetMemory {
   private _maxHeld: number;
   private readonly ids: Fifo<SeenTweet>;
   private readonly held: Fifo<HeldTweet>;
+  private _heldDropped = 0;
 
   constructor(opts: { maxIds: number; maxHeld: number }) {
     this._maxIds = checkBound('maxIds', opts.maxIds);
@@ -63,6 +64,11 @@ export class TweetMemory {
     return this.held.size;
   }
 
+  /** Held tweets dropped, oldest first, to stay within `maxHeld` (since this process started). */
+  get heldDropped(): number {
+    return this._heldDropped;
+  }
+
   /** The first answer for this id, when it is remembered. */
   seen(id: string): SeenTweet | undefined {
     return this.ids.get(id) ?? this.held.get(id);
@@ -78,6 +84,7 @@ export class TweetMemory {
       this.ids.set(t.id, { cluster: t.cluster, similarity: t.similarity });
     }
     if (this._maxHeld > 0) {
+      if (this.held.size >= this._maxHeld) this._heldDropped++;
       this.held.set(t.id, { ...t, vector: hold(vector) });
     }
   }

@@ -103,33 +103,78 @@ export const PredictOut = Type.Object({
 
 export const Term = Type.Object({ term: Type.String(), count: Type.Integer() });
 
+const Representative = Type.Object({
+  id: Type.String(),
+  text: Type.String(),
+  similarity: Type.Number({ description: "Cosine similarity to the cluster's centroid as it is now" }),
+});
+
 export const ClusterOut = Type.Object({
   id: Type.Integer(),
   size: Type.Integer(),
   first_seen: Type.String({ format: 'date-time' }),
   last_seen: Type.String({ format: 'date-time' }),
   cohesion: Type.Number({ description: 'Mean cosine similarity of its tweets to its centroid' }),
-  terms: Type.Array(Term),
+  growth: Type.Number({
+    description:
+      'How far its recent tweets exceed what its own baseline rate predicts, in Poisson standard deviations (about 0: steady; > 3: growing fast)',
+  }),
+  recent_tweets: Type.Number({ description: 'Its tweets of the last ~15 minutes, exponentially weighted' }),
+  terms: Type.Array(Term, { description: 'Top terms (Space-Saving sketch): in how many of its tweets' }),
+  hashtags: Type.Array(Term, { description: 'Top hashtags (Space-Saving sketch)' }),
   example: Type.Union([Type.String(), Type.Null()], { description: 'The tweet most typical of it' }),
+  representatives: Type.Array(Representative, {
+    description: 'Its tweets closest to its centroid, closest first',
+  }),
+  timeline: Type.Optional(
+    Type.Array(Type.Object({ start: Type.String({ format: 'date-time' }), count: Type.Integer() }), {
+      description:
+        'Tweets per 5-minute bucket over the last 3 hours of tweet time, oldest first (GET /clusters/:id only)',
+    }),
+  ),
   topic: Type.Optional(Type.Integer()),
+  merged_from: Type.Optional(
+    Type.Integer({ description: 'The id asked for, absorbed by this cluster when the tree was rebuilt' }),
+  ),
 });
 
 export const ClusterList = Type.Object({
-  total: Type.Integer(),
+  total: Type.Integer({ description: 'Clusters of at least min_size tweets' }),
   offset: Type.Integer(),
   limit: Type.Integer(),
   sort: Type.String(),
+  min_size: Type.Integer(),
   clusters: Type.Array(ClusterOut),
 });
 
 export const ClusterQuery = Type.Object(
   {
-    sort: Type.Optional(Type.Union([Type.Literal('size'), Type.Literal('last_seen')], { default: 'size' })),
+    sort: Type.Optional(
+      Type.Union([Type.Literal('size'), Type.Literal('last_seen'), Type.Literal('growth')], {
+        default: 'size',
+      }),
+    ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
     offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+    min_size: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Smallest cluster listed (default: MIN_CLUSTER_SIZE)' }),
+    ),
   },
   { additionalProperties: false },
 );
+
+export const TrendingQuery = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })) },
+  { additionalProperties: false },
+);
+
+export const TrendingList = Type.Object({
+  as_of: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'The latest tweet time: growth is measured at it',
+  }),
+  total: Type.Integer({ description: 'Stories growing now (growth > 0)' }),
+  clusters: Type.Array(ClusterOut),
+});
 
 export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }) });
 export const ClusterIdParam = Type.Object({ id: Type.Integer({ minimum: 0 }) });
@@ -138,6 +183,9 @@ export const TweetOut = Type.Object({
   id: Type.String(),
   cluster_id: Type.Integer(),
   cluster_active: Type.Boolean({ description: 'false once the cluster expired' }),
+  assigned_cluster_id: Type.Optional(
+    Type.Integer({ description: 'The cluster it joined, when a rebuild since merged that into cluster_id' }),
+  ),
   similarity: Type.Number(),
   time: Type.String({ format: 'date-time' }),
   text: Type.String(),
@@ -166,6 +214,9 @@ export const ConfigChange = Type.Object(
     birch_threshold: Type.Optional(Type.Union([Type.Number(), Type.String()])),
     batch_size: Type.Optional(Type.Union([Type.Integer(), Type.String()])),
     cluster_expiry_hours: Type.Optional(Type.Union([Type.Number(), Type.String()])),
+    min_cluster_size: Type.Optional(Type.Union([Type.Integer(), Type.String()])),
+    outlier_expiry_hours: Type.Optional(Type.Union([Type.Number(), Type.String()])),
+    max_clusters_in_memory: Type.Optional(Type.Union([Type.Integer(), Type.String()])),
   },
   {
     additionalProperties: false,

@@ -8,7 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Compile } from 'typebox/compile';
-import { ClusterEngine, type ClusterSummary } from '../engine/engine.js';
+import {
+  ClusterEngine,
+  type ClusterSummary,
+  type EngineEvents,
+  type RebuildEvent,
+} from '../engine/engine.js';
 import { nest, StateError, type StateParts, unnest } from '../engine/state.js';
 import { denseVector, exportTweetMemory, importTweetMemory, TweetMemory } from '../engine/tweets.js';
 import { BirdieError, type ErrorCode } from '../errors.js';
@@ -25,6 +30,12 @@ export interface ServiceOptions {
   maxTweetEmbeddings: number;
   maxTweetIds: number;
   clusterExpiryHours: number;
+  /** tweets a cluster needs to count as a story (listed, trending, active) */
+  minClusterSize?: number;
+  /** an outlier with no tweet for this long leaves the tree (0: only the expiry window) */
+  outlierExpiryHours?: number;
+  /** most clusters the tree holds before a rebuild with a looser threshold (0: no cap) */
+  maxClustersInMemory?: number;
   /** topics the global step makes (0: none) */
   topics: number;
   /** ms since the epoch; injected so tests control time */
@@ -39,6 +50,12 @@ export interface Observer {
   applied?(tweets: number): void;
   rejected?(code: ErrorCode): void;
   duplicate?(): void;
+  /** a tweet older than the expiry window behind the clock arrived */
+  late?(): void;
+  /** the tree outgrew MAX_CLUSTERS_IN_MEMORY and was rebuilt with a looser threshold */
+  rebuilt?(e: RebuildEvent): void;
+  /** expiry removed clusters: by the window, and outliers by theirs */
+  swept?(expired: number, outliers: number): void;
 }
 
 export interface IngestResult {
@@ -54,7 +71,7 @@ export interface TopicsView {
   topics: { topic: number; size: number; clusters: number[]; terms: { term: string; count: number }[] }[];
 }
 
-export type ClusterSort = 'size' | 'last_seen';
+export type ClusterSort = 'size' | 'last_seen' | 'growth';
 
 const checkTweetShape = Compile(TweetIn);
 
@@ -72,7 +89,16 @@ interface LoggedTweet {
 
 type LogRecord =
   | { t: 'tweets'; tweets: LoggedTweet[] }
-  | { t: 'live'; similarity: number | null; threshold: number; expiryMs: number };
+  | {
+      t: 'live';
+      similarity: number | null;
+      threshold: number;
+      expiryMs: number;
+      // absent in records written before these settings existed: unchanged then
+      minClusterSize?: number;
+      outlierMs?: number;
+      maxClusters?: number;
+    };
 
 function logEntry(
   id: string,
@@ -89,8 +115,10 @@ function logEntry(
   return e;
 }
 
-/** How far ahead of its arrival a tweet's created_at may be (clock skew, time zones gone wrong). */
+/** How far ahead of its arrival a tweet's created_at is refused as a mistake (not a clock's skew). */
 const MAX_FUTURE_MS = 24 * 3_600_000;
+/** How far ahead of its arrival a created_at is kept as it is (clocks disagree that much). */
+const MAX_SKEW_MS = 15 * 60_000;
 
 /** Seconds of history behind the ingest rate in /stats. */
 const RATE_WINDOW = 60;
@@ -131,6 +159,10 @@ export class Service {
       minSimilarity: radius ? undefined : opts.similarityThreshold,
       branchingFactor: opts.branchingFactor,
       expiryMs: opts.clusterExpiryHours * 3_600_000,
+      minClusterSize: opts.minClusterSize ?? 1,
+      outlierExpiryMs: (opts.outlierExpiryHours ?? 0) * 3_600_000,
+      maxClusters: opts.maxClustersInMemory ?? 0,
+      events: engineEvents(this.observer),
     });
     this.memory = new TweetMemory({ maxIds: opts.maxTweetIds, maxHeld: opts.maxTweetEmbeddings });
     this.topicCount = opts.topics;
@@ -167,7 +199,7 @@ export class Service {
       throw new StateError(
         `the state was made with embedder ${String(emb?.modelId)} (dimension ${String(emb?.dim)}); this service runs ${svc.text.embedder.modelId} (dimension ${svc.dim})`,
       );
-    const engine = ClusterEngine.fromState(unnest(parts, 'engine', j.engine));
+    const engine = ClusterEngine.fromState(unnest(parts, 'engine', j.engine), engineEvents(svc.observer));
     const radiusNow = opts.birchThreshold !== undefined;
     const radiusThen = engine.tree.minSimilarity === undefined;
     if (radiusNow !== radiusThen)
@@ -199,28 +231,46 @@ export class Service {
     similarityThreshold: number;
     birchThreshold: number | undefined;
     clusterExpiryHours: number;
+    minClusterSize?: number;
+    outlierExpiryHours?: number;
+    maxClustersInMemory?: number;
   }): void {
-    const tree = this.engine.tree;
+    const e = this.engine;
+    const tree = e.tree;
     const similarity = tree.minSimilarity !== undefined ? s.similarityThreshold : null;
     const threshold =
       tree.minSimilarity === undefined && s.birchThreshold !== undefined ? s.birchThreshold : tree.threshold;
-    const expiryMs = s.clusterExpiryHours * 3_600_000;
+    const rec: Extract<LogRecord, { t: 'live' }> = {
+      t: 'live',
+      similarity,
+      threshold,
+      expiryMs: s.clusterExpiryHours * 3_600_000,
+      minClusterSize: s.minClusterSize ?? e.minClusterSize,
+      outlierMs: s.outlierExpiryHours !== undefined ? s.outlierExpiryHours * 3_600_000 : e.outlierExpiryMs,
+      maxClusters: s.maxClustersInMemory ?? e.maxClusters,
+    };
     if (
       (similarity === null || similarity === tree.minSimilarity) &&
       threshold === tree.threshold &&
-      expiryMs === this.engine.expiryMs
+      rec.expiryMs === e.expiryMs &&
+      rec.minClusterSize === e.minClusterSize &&
+      rec.outlierMs === e.outlierExpiryMs &&
+      rec.maxClusters === e.maxClusters
     )
       return;
-    this.applyLive(similarity, threshold, expiryMs);
+    this.applyLive(rec);
     // they change how later tweets cluster, so they are part of the log's story
-    this.journal?.(Buffer.from(JSON.stringify({ t: 'live', similarity, threshold, expiryMs })));
+    this.journal?.(Buffer.from(JSON.stringify(rec)));
   }
 
-  private applyLive(similarity: number | null, threshold: number, expiryMs: number): void {
-    const tree = this.engine.tree;
-    if (similarity !== null) tree.minSimilarity = similarity;
-    tree.threshold = threshold;
-    this.engine.expiryMs = expiryMs;
+  private applyLive(r: Extract<LogRecord, { t: 'live' }>): void {
+    const e = this.engine;
+    if (r.similarity !== null) e.tree.minSimilarity = r.similarity;
+    e.tree.threshold = r.threshold;
+    e.expiryMs = r.expiryMs;
+    if (r.minClusterSize !== undefined) e.minClusterSize = r.minClusterSize;
+    if (r.outlierMs !== undefined) e.outlierExpiryMs = r.outlierMs;
+    if (r.maxClusters !== undefined) e.maxClusters = r.maxClusters;
   }
 
   /**
@@ -250,7 +300,7 @@ export class Service {
       if (seen !== undefined) {
         results[i] = {
           id: tweet.id,
-          cluster_id: seen.cluster,
+          cluster_id: this.engine.resolve(seen.cluster) ?? seen.cluster,
           new_cluster: false,
           similarity: seen.similarity,
           duplicate: true,
@@ -260,7 +310,16 @@ export class Service {
         continue;
       }
       const t0 = performance.now();
-      const time = tweet.time ?? arrival;
+      // Event time when the tweet has one, else arrival. A created_at further ahead of arrival
+      // than clock skew explains (a wrong clock, a time zone gone wrong) counts as its arrival:
+      // the latest tweet time drives expiry, and one tweet from the future would expire every
+      // story early.
+      const time =
+        tweet.time === undefined ? arrival : tweet.time > arrival + MAX_SKEW_MS ? arrival : tweet.time;
+      // A late tweet (older than the expiry window behind the clock) is still clustered and
+      // answered; it joins its story if that is still live, else its cluster goes at the next
+      // sweep, as its story already did.
+      if (this.engine.expiryMs > 0 && time < this.engine.now - this.engine.expiryMs) this.observer.late?.();
       const a = this.applyOne(tweet.id, tweet.text, time, tweet.vector, user, lang);
       if (tweet.vector === undefined) {
         embedSeconds += performance.now() - t0;
@@ -328,7 +387,7 @@ export class Service {
       }
       this.topicsStale = true;
     } else if (rec.t === 'live') {
-      this.applyLive(rec.similarity, rec.threshold, rec.expiryMs);
+      this.applyLive(rec);
     } else {
       throw new StateError(`a log record of unknown type ${String((rec as { t?: unknown }).t)}`);
     }
@@ -363,21 +422,50 @@ export class Service {
     };
   }
 
-  /** A page of clusters, largest or most recently active first (ties: older id first). */
-  listClusters(sort: ClusterSort, offset: number, limit: number) {
-    const all = [...this.engine.clusters(0)];
+  /**
+   * A page of stories (clusters of at least `minSize` tweets, MIN_CLUSTER_SIZE by default):
+   * largest, most recently active or fastest growing first (ties: older id first).
+   */
+  listClusters(sort: ClusterSort, offset: number, limit: number, minSize = this.engine.minClusterSize) {
+    const all = [...this.engine.index()].filter((c) => c.size >= minSize);
     if (sort === 'size') all.sort((a, b) => b.size - a.size || a.id - b.id);
+    else if (sort === 'growth') all.sort((a, b) => b.growth - a.growth || a.id - b.id);
     else all.sort((a, b) => b.lastSeen - a.lastSeen || a.id - b.id);
     const page = all
       .slice(offset, offset + limit)
-      .map((c) => this.clusterView(this.engine.cluster(c.id) ?? c));
-    return { total: all.length, offset, limit, sort, clusters: page };
+      .map((c) => this.clusterView(this.engine.cluster(c.id)!, false));
+    return { total: all.length, offset, limit, sort, min_size: minSize, clusters: page };
   }
 
+  /**
+   * The stories growing now: clusters of at least MIN_CLUSTER_SIZE tweets whose recent rate
+   * exceeds their own baseline (growth > 0, see ClusterEngine.growthOf), fastest first.
+   */
+  trending(limit: number) {
+    const min = this.engine.minClusterSize;
+    const all = [...this.engine.index()].filter((c) => c.size >= min && c.growth > 0);
+    all.sort((a, b) => b.growth - a.growth || a.id - b.id);
+    const now = this.engine.now;
+    return {
+      as_of: Number.isFinite(now) ? new Date(now).toISOString() : null,
+      total: all.length,
+      clusters: all.slice(0, limit).map((c) => this.clusterView(this.engine.cluster(c.id)!, false)),
+    };
+  }
+
+  /**
+   * One cluster's summary. An id absorbed in a rebuild (MAX_CLUSTERS_IN_MEMORY) answers with
+   * the cluster that absorbed it, and says so in `merged_from`.
+   */
   cluster(id: number) {
-    const c = this.engine.cluster(id, 20);
-    if (c === undefined) throw new BirdieError('BRD_ERR_CLUSTER_NOT_FOUND', `no cluster ${id}`);
-    return this.clusterView(c);
+    const to = this.engine.resolve(id);
+    const c = to === undefined ? undefined : this.engine.cluster(to, 20);
+    if (c === undefined)
+      throw new BirdieError(
+        'BRD_ERR_CLUSTER_NOT_FOUND',
+        `no cluster ${id} (it may have expired, or never existed)`,
+      );
+    return { ...this.clusterView(c, true), ...(to !== id ? { merged_from: id } : {}) };
   }
 
   tweet(id: string, withEmbedding: boolean) {
@@ -387,10 +475,12 @@ export class Service {
         'BRD_ERR_TWEET_NOT_FOUND',
         `tweet ${JSON.stringify(id.slice(0, MAX_ID_LENGTH))} is not held in memory (the last ${this.memory.maxHeld} are)`,
       );
+    const now = this.engine.resolve(t.cluster);
     return {
       id: t.id,
-      cluster_id: t.cluster,
-      cluster_active: this.engine.tree.has(t.cluster),
+      cluster_id: now ?? t.cluster,
+      cluster_active: now !== undefined,
+      ...(now !== undefined && now !== t.cluster ? { assigned_cluster_id: t.cluster } : {}),
       similarity: t.similarity,
       time: new Date(t.time).toISOString(),
       text: t.text,
@@ -458,14 +548,17 @@ export class Service {
 
   /** How the clusters are distributed, with warnings when the threshold looks wrong. */
   clusteringStats() {
+    const e = this.engine;
     let clusters = 0;
     let singletons = 0;
+    let stories = 0;
     let largest = 0;
     let points = 0;
-    for (const [, n] of this.engine.tree.sizes()) {
+    for (const [, n] of e.tree.sizes()) {
       clusters++;
       points += n;
       if (n === 1) singletons++;
+      if (n >= e.minClusterSize) stories++;
       if (n > largest) largest = n;
     }
     const warnings: string[] = [];
@@ -474,28 +567,47 @@ export class Service {
     // only once there is enough data for the shares to mean something
     if (points >= 100 && singletonFraction > 0.8)
       warnings.push(
-        `${Math.round(singletonFraction * 100)}% of clusters are single tweets: the threshold may be too strict (lower SIMILARITY_THRESHOLD, or raise BIRCH_THRESHOLD)`,
+        `${Math.round(singletonFraction * 100)}% of clusters are single tweets: the threshold may be too strict (lower SIMILARITY_THRESHOLD, or raise BIRCH_THRESHOLD; birdie tune FILE suggests one)`,
       );
     if (points >= 100 && largestFraction > 0.5)
       warnings.push(
-        `one cluster holds ${Math.round(largestFraction * 100)}% of tweets: the threshold may be too loose (raise SIMILARITY_THRESHOLD, or lower BIRCH_THRESHOLD)`,
+        `one cluster holds ${Math.round(largestFraction * 100)}% of tweets: the threshold may be too loose (raise SIMILARITY_THRESHOLD, or lower BIRCH_THRESHOLD; birdie tune FILE suggests one)`,
+      );
+    if (e.rebuilds > 0)
+      warnings.push(
+        `the tree reached MAX_CLUSTERS_IN_MEMORY (${e.maxClusters}) and was rebuilt ${e.rebuilds} time(s); the threshold in use is now ${this.thresholdInUse()}`,
       );
     return {
       clusters,
+      stories,
+      min_cluster_size: e.minClusterSize,
       tweets_in_clusters: points,
       singletons,
       singleton_fraction: singletonFraction,
       largest_cluster_size: largest,
       largest_cluster_fraction: largestFraction,
       mean_cluster_size: clusters > 0 ? points / clusters : 0,
-      expired_clusters: this.engine.expired,
+      threshold_in_use: this.thresholdInUse(),
+      expired_clusters: e.expired,
+      outliers_removed: e.outliersRemoved,
+      rebuilds: e.rebuilds,
+      merged_clusters: e.mergedClusters,
+      max_clusters_in_memory: e.maxClusters,
       duplicates: this._duplicates,
       rejected: this._rejected,
       warnings,
     };
   }
 
-  private clusterView(c: ClusterSummary) {
+  /** The absorb bound the tree uses now (a rebuild may have loosened the configured one). */
+  thresholdInUse(): { similarity_threshold: number } | { birch_threshold: number } {
+    const t = this.engine.tree;
+    return t.minSimilarity !== undefined
+      ? { similarity_threshold: t.minSimilarity }
+      : { birch_threshold: t.threshold };
+  }
+
+  private clusterView(c: ClusterSummary, detail: boolean) {
     const topic = this.topicsOf.get(c.id);
     return {
       id: c.id,
@@ -503,8 +615,15 @@ export class Service {
       first_seen: new Date(c.firstSeen).toISOString(),
       last_seen: new Date(c.lastSeen).toISOString(),
       cohesion: c.cohesion,
+      growth: c.growth,
+      recent_tweets: c.recent,
       terms: c.terms,
+      hashtags: c.hashtags,
       example: c.example ?? null,
+      representatives: c.representatives,
+      ...(detail
+        ? { timeline: c.timeline.map((b) => ({ start: new Date(b.start).toISOString(), count: b.count })) }
+        : {}),
       ...(topic !== undefined ? { topic } : {}),
     };
   }
@@ -547,8 +666,7 @@ export class Service {
     if (t.created_at !== undefined) {
       time = parseTime(t.created_at);
       if (time === undefined) return reject('BRD_ERR_INVALID_TWEET', 'created_at is not a date');
-      // the latest tweet time is the expiry clock: one tweet dated years ahead (a wrong clock)
-      // would expire every cluster and then stall expiry for years
+      // a tweet dated far ahead is a mistake, refused; a little ahead is clamped to its arrival
       if (time > arrival + MAX_FUTURE_MS)
         return reject('BRD_ERR_INVALID_TWEET', 'created_at is more than a day in the future');
     }
@@ -597,4 +715,12 @@ function firstError(item: unknown): string {
     }
   }
   return 'tweet is not valid';
+}
+
+/** The engine's hooks, forwarded to the service's observer. */
+function engineEvents(o: Observer): EngineEvents {
+  return {
+    rebuilt: (e) => o.rebuilt?.(e),
+    swept: (expired, outliers) => o.swept?.(expired, outliers),
+  };
 }

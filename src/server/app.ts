@@ -5,7 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import { type Config, environment } from '../config.js';
 import { BirdieError } from '../errors.js';
 import { Durable } from '../pipeline/durable.js';
@@ -58,7 +63,38 @@ export function pinoOptions(level: string) {
   };
 }
 
-export function serviceOptions(config: Config, metrics: Metrics, clock?: () => number): ServiceOptions {
+/**
+ * The service's options from the config. Its hooks feed the metrics and, given a logger, say in
+ * the log when a memory cap or expiry acts.
+ */
+export function serviceOptions(
+  config: Config,
+  metrics: Metrics,
+  clock?: () => number,
+  log?: FastifyBaseLogger,
+): ServiceOptions {
+  const observer = metrics.observer();
+  if (log !== undefined) {
+    const { rebuilt, swept } = observer;
+    observer.rebuilt = (e) => {
+      rebuilt?.(e);
+      log.warn(
+        {
+          clusters_before: e.clustersBefore,
+          clusters_after: e.clustersAfter,
+          threshold_before: e.thresholdBefore,
+          threshold_after: e.thresholdAfter,
+          passes: e.passes,
+          merged: e.merged,
+        },
+        'MAX_CLUSTERS_IN_MEMORY reached: the tree was rebuilt with a looser threshold',
+      );
+    };
+    observer.swept = (expired, outliers) => {
+      swept?.(expired, outliers);
+      log.info({ expired, outliers }, 'expiry removed clusters');
+    };
+  }
   return {
     embeddingDim: config.embeddingDim,
     similarityThreshold: config.similarityThreshold,
@@ -67,9 +103,12 @@ export function serviceOptions(config: Config, metrics: Metrics, clock?: () => n
     maxTweetEmbeddings: config.maxTweetEmbeddings,
     maxTweetIds: config.maxTweetIds,
     clusterExpiryHours: config.clusterExpiryHours,
+    minClusterSize: config.minClusterSize,
+    outlierExpiryHours: config.outlierExpiryHours,
+    maxClustersInMemory: config.maxClustersInMemory,
     topics: config.topics,
     clock,
-    observer: metrics.observer(),
+    observer,
   };
 }
 
@@ -203,7 +242,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<B
             process.exit(1);
           }),
       },
-      serviceOptions(config, metrics, opts.clock),
+      serviceOptions(config, metrics, opts.clock, app.log),
     );
     ctx.durable = durable;
     // settings from the environment win over the snapshot's; a difference is journaled

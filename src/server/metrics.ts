@@ -18,6 +18,7 @@ export class Metrics {
   readonly embedDuration: Histogram;
   readonly embeddedTweets: Counter;
   readonly batchSize: Histogram;
+  readonly tweetsLate: Counter;
   /** the service whose state the gauges describe (a restore swaps it); undefined while loading */
   serviceOf: () => Service | undefined = () => undefined;
   readonly backupSuccess: Counter;
@@ -75,6 +76,11 @@ export class Metrics {
       buckets: [1, 10, 50, 100, 250, 500, 1000, 5000],
       registers,
     });
+    this.tweetsLate = new Counter({
+      name: 'birch_tweets_late_total',
+      help: 'Tweets older than the expiry window behind the clock (clustered, but their story may be gone)',
+      registers,
+    });
     this.backupSuccess = new Counter({
       name: 'birch_backup_success_total',
       help: 'Backups (snapshots) written to the store',
@@ -112,7 +118,26 @@ export class Metrics {
           if (s !== undefined) this.set(read(s));
         },
       });
-    gauge('birch_clusters_active', 'Clusters in the CF-tree', (s) => s.engine.clusterCount);
+    gauge(
+      'birch_clusters_active',
+      'Stories: clusters of at least MIN_CLUSTER_SIZE tweets',
+      (s) => s.engine.storyCount,
+    );
+    gauge(
+      'birch_clusters_in_tree',
+      'Clusters in the CF-tree, outliers included',
+      (s) => s.engine.clusterCount,
+    );
+    gauge(
+      'birch_cluster_merge_record_size',
+      'Absorbed cluster ids remembered to follow merges',
+      (s) => s.engine.mergeRecordSize,
+    );
+    gauge(
+      'birch_tweets_held_dropped',
+      'Held tweets dropped (oldest first) to stay within MAX_TWEET_EMBEDDINGS since the process started',
+      (s) => s.memory.heldDropped,
+    );
     gauge('birch_tree_height', 'Height of the CF-tree', (s) => s.engine.tree.height);
     gauge('birch_tree_nodes', 'Nodes of the CF-tree', (s) => s.engine.shape().nodes);
     gauge('birch_tree_memory_bytes', 'Bytes of the CF-tree arrays in use', (s) => s.engine.tree.memoryBytes);
@@ -122,17 +147,39 @@ export class Metrics {
       'Tweet ids remembered for duplicate detection',
       (s) => s.memory.idCount,
     );
-    new Counter({
-      name: 'birch_clusters_expired_total',
-      help: 'Clusters removed by expiry (CLUSTER_EXPIRY_HOURS)',
-      registers,
-      collect() {
-        const s = self.serviceOf();
-        if (s === undefined) return;
-        this.reset();
-        this.inc(s.engine.expired);
-      },
-    });
+    // counters kept by the engine (part of its state, so they survive restarts), read at scrape
+    const counter = (name: string, help: string, read: (s: Service) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = self.serviceOf();
+          if (s === undefined) return;
+          this.reset();
+          this.inc(read(s));
+        },
+      });
+    counter(
+      'birch_clusters_expired_total',
+      'Clusters removed by expiry (CLUSTER_EXPIRY_HOURS)',
+      (s) => s.engine.expired,
+    );
+    counter(
+      'birch_outliers_removed_total',
+      'Outliers (under MIN_CLUSTER_SIZE tweets) removed after OUTLIER_EXPIRY_HOURS without a tweet',
+      (s) => s.engine.outliersRemoved,
+    );
+    counter(
+      'birch_tree_rebuilds_total',
+      'Rebuilds of the CF-tree with a looser threshold because it reached MAX_CLUSTERS_IN_MEMORY',
+      (s) => s.engine.rebuilds,
+    );
+    counter(
+      'birch_clusters_merged_total',
+      'Clusters absorbed by older ones in rebuilds (their ids lead to the survivor)',
+      (s) => s.engine.mergedClusters,
+    );
   }
 
   backupObserver(): DurableObserver {
@@ -158,6 +205,7 @@ export class Metrics {
       applied: (n) => this.tweetsProcessed.inc(n),
       rejected: (code) => this.tweetsRejected.inc({ code }),
       duplicate: () => this.tweetsDuplicate.inc(),
+      late: () => this.tweetsLate.inc(),
     };
   }
 }

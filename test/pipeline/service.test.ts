@@ -444,8 +444,9 @@ test('tweet(id) of an unknown or evicted id is BRD_ERR_TWEET_NOT_FOUND', () => {
 });
 
 test('a held tweet whose cluster expired says so', () => {
-  const { service } = make({ clusterExpiryHours: 1 });
+  const { service, clock } = make({ clusterExpiryHours: 1 });
   service.ingest([{ id: 'old', text: '', embedding: axis(0), created_at: T0 }]);
+  clock.now = T0 + 2 * HOUR;
   service.ingest([{ id: 'new', text: '', embedding: axis(1), created_at: T0 + 2 * HOUR }]);
   assert.equal(service.tweet('old', false).cluster_active, false);
   assert.equal(service.tweet('new', false).cluster_active, true);
@@ -466,9 +467,16 @@ test('one tweet dated far in the future is refused and expires nothing', () => {
     error: { code: 'BRD_ERR_INVALID_TWEET', message: 'created_at is more than a day in the future' },
   });
   assert.equal(service.engine.clusterCount, 3, 'the clusters of the last minute were expired');
-  // within a day ahead (time zones, skew) is accepted
+  // within a day ahead (time zones, skew) is accepted, and counts as its arrival: the clock
+  // that expires stories does not jump ahead with it
   const ok = service.ingest([{ id: 'soon', text: '', embedding: axis(3), created_at: T0 + 23 * HOUR }]);
   assert.equal(ok.accepted, 1);
+  assert.equal(service.tweet('soon', false).time, new Date(T0).toISOString());
+  assert.equal(service.engine.now, T0);
+  assert.equal(service.engine.clusterCount, 4);
+  // a few minutes ahead is a clock's skew: kept as given
+  service.ingest([{ id: 'skew', text: '', embedding: axis(4), created_at: T0 + 5 * 60_000 }]);
+  assert.equal(service.tweet('skew', false).time, new Date(T0 + 5 * 60_000).toISOString());
 });
 
 // ---------------------------------------------------------------- topics

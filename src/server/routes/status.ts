@@ -73,7 +73,8 @@ export async function statusRoutes(app: FastifyInstance, ctx: Context): Promise<
       const mem = process.memoryUsage();
       return {
         tweets_processed: s.engine.tweets,
-        clusters_active: s.engine.clusterCount,
+        clusters_active: s.engine.storyCount,
+        clusters_in_tree: s.engine.clusterCount,
         tree: {
           height: shape.height,
           nodes: shape.nodes,
