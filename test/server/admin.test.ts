@@ -17,6 +17,9 @@ test('GET /config shows settings and counts tokens without showing them', async 
     birch_threshold: null,
     batch_size: 500,
     cluster_expiry_hours: 24,
+    min_cluster_size: 2,
+    outlier_expiry_hours: 2,
+    max_clusters_in_memory: 50000,
     branching_factor: 50,
     embedder: 'tfidf',
     embedding_dim: 1024,
@@ -135,13 +138,24 @@ test('GET /metrics moves when tweets arrive', async (t) => {
   await app.inject({ url: '/nowhere' });
   const after = await scrape();
   assert.equal(value(after, 'birch_tweets_processed_total'), 2);
-  assert.equal(value(after, 'birch_clusters_active'), 2);
+  // two one-tweet clusters: in the tree, but not stories at MIN_CLUSTER_SIZE 2
+  assert.equal(value(after, 'birch_clusters_active'), 0);
+  assert.equal(value(after, 'birch_clusters_in_tree'), 2);
   assert.equal(value(after, 'birch_tree_height'), 1);
   assert.equal(value(after, 'birch_tweets_rejected_total{code="BRD_ERR_INVALID_TWEET"}'), 1);
   assert.equal(value(after, 'birch_api_errors_total{code="BRD_ERR_NOT_FOUND"}'), 1);
   assert.equal(value(after, 'birch_ingest_batch_size_count'), 1);
   assert.equal(value(after, 'birch_ingest_batch_size_sum'), 3);
   assert.equal(value(after, 'birch_embedded_tweets_total'), 2);
+  await app.inject({ method: 'POST', url: '/tweets', payload: { text: 'Earthquake in Tokyo again' } });
+  const third = await scrape();
+  assert.equal(value(third, 'birch_clusters_active'), 1);
+  assert.equal(value(third, 'birch_tree_rebuilds_total'), 0);
+  assert.equal(value(third, 'birch_clusters_merged_total'), 0);
+  assert.equal(value(third, 'birch_outliers_removed_total'), 0);
+  assert.equal(value(third, 'birch_tweets_late_total'), 0);
+  assert.equal(value(third, 'birch_cluster_merge_record_size'), 0);
+  assert.equal(value(third, 'birch_tweets_held_dropped'), 0);
   assert.equal(
     value(after, 'birch_api_request_duration_seconds_count{method="POST",route="/tweets",status="200"}'),
     1,

@@ -105,8 +105,8 @@ describe('reading clusters and tweets', () => {
       'Earthquake shakes Tokyo buildings',
       'Strong earthquake hits Tokyo',
       'Tokyo earthquake damage reported',
-      'Election results announced tonight',
-      'Election night results coming in',
+      'Election results announced tonight #vote',
+      'Election night results coming in #Vote',
     ];
     await post(app, '/tweets', {
       tweets: texts.map((text, i) => ({
@@ -153,23 +153,82 @@ describe('reading clusters and tweets', () => {
     const id = list.body.clusters[1].id;
     const r = await get(app, `/clusters/${id}`);
     assert.equal(r.status, 200);
-    assert.deepEqual(Object.keys(r.body).sort(), [
-      'cohesion',
-      'example',
-      'first_seen',
-      'id',
-      'last_seen',
-      'size',
-      'terms',
-    ]);
+    // (a topic appears once the background step has run: not asserted here)
+    assert.deepEqual(
+      Object.keys(r.body)
+        .filter((k) => k !== 'topic')
+        .sort(),
+      [
+        'cohesion',
+        'example',
+        'first_seen',
+        'growth',
+        'hashtags',
+        'id',
+        'last_seen',
+        'recent_tweets',
+        'representatives',
+        'size',
+        'terms',
+        'timeline',
+      ],
+    );
     assert.equal(r.body.id, id);
     assert.equal(r.body.size, 2);
+    // a hashtag's words count as terms too; the hashtag itself is a hashtag
     assert.deepEqual(r.body.terms, [
       { term: 'election', count: 2 },
       { term: 'results', count: 2 },
+      { term: 'vote', count: 2 },
     ]);
+    assert.deepEqual(r.body.hashtags, [{ term: '#vote', count: 2 }]);
     assert.ok(r.body.cohesion > 0 && r.body.cohesion <= 1);
-    assert.match(r.body.example, /^Election/);
+    // both tweets, the more typical first, each scored against the centroid as it is now
+    assert.deepEqual(r.body.representatives.map((x: { id: string }) => x.id).sort(), ['t3', 't4']);
+    const [r0, r1] = r.body.representatives as { similarity: number; text: string }[];
+    assert.ok(r0.similarity >= r1.similarity && r1.similarity > 0 && r0.similarity <= 1);
+    assert.equal(r.body.example, r0.text);
+    // buckets are 5 minutes of the epoch's clock: its tweets (T0 + 3 and 4 min) and the
+    // engine's clock (the latest tweet) share one
+    assert.equal(T0 % 300_000, 245_000);
+    assert.deepEqual(r.body.timeline, [{ start: new Date(T0 + 55_000).toISOString(), count: 2 }]);
+    // two tweets a minute apart, both within the recent half-life of 15 minutes
+    assert.ok(r.body.recent_tweets > 1.9 && r.body.recent_tweets <= 2, String(r.body.recent_tweets));
+    assert.ok(r.body.growth > 0);
+  });
+
+  test('GET /clusters?min_size=1 lists one-tweet clusters too; the default MIN_CLUSTER_SIZE 2 does not', async () => {
+    await post(app, '/tweets', { id: 'lone', text: 'Volcano erupts far away', created_at: T0 + 4 * 60_000 });
+    try {
+      assert.equal((await get(app, '/clusters')).body.total, 2);
+      const all = await get(app, '/clusters?min_size=1');
+      assert.equal(all.body.total, 3);
+      assert.equal(all.body.min_size, 1);
+      assert.equal((await get(app, '/trending')).body.total, 2);
+    } finally {
+      // later tests count two clusters: the lone tweet stays an outlier, never listed by default
+    }
+  });
+
+  test('GET /trending and sort=growth: the story with more recent tweets first', async () => {
+    const t = await get(app, '/trending?limit=5');
+    assert.equal(t.status, 200);
+    assert.deepEqual(Object.keys(t.body).sort(), ['as_of', 'clusters', 'total']);
+    assert.equal(t.body.as_of, new Date(T0 + 4 * 60_000).toISOString());
+    const bySize = (await get(app, '/clusters')).body.clusters;
+    // the earthquake (3 tweets) grows faster than the election (2) over the same minutes
+    assert.deepEqual(
+      t.body.clusters.map((c: { id: number }) => c.id),
+      [bySize[0].id, bySize[1].id],
+    );
+    assert.ok(t.body.clusters[0].growth > t.body.clusters[1].growth);
+    const g = await get(app, '/clusters?sort=growth');
+    assert.equal(g.body.sort, 'growth');
+    assert.deepEqual(
+      g.body.clusters.map((c: { id: number }) => c.id),
+      t.body.clusters.map((c: { id: number }) => c.id),
+    );
+    assert.equal((await get(app, '/trending?limit=0')).status, 400);
   });
 
   test('GET /tweets/:id: held tweet, with its embedding on request', async () => {
@@ -258,6 +317,7 @@ describe('status endpoints', () => {
     assert.deepEqual(Object.keys(s).sort(), [
       'clustering_stats',
       'clusters_active',
+      'clusters_in_tree',
       'ingest_rate_per_second',
       'last_backup',
       'memory',
@@ -268,7 +328,12 @@ describe('status endpoints', () => {
       'wal',
     ]);
     assert.equal(s.tweets_processed, 2);
-    assert.equal(s.clusters_active, 2);
+    // two one-tweet clusters: outliers, not stories
+    assert.equal(s.clusters_active, 0);
+    assert.equal(s.clusters_in_tree, 2);
+    assert.equal(s.clustering_stats.stories, 0);
+    assert.equal(s.clustering_stats.min_cluster_size, 2);
+    assert.deepEqual(s.clustering_stats.threshold_in_use, { similarity_threshold: 0.25 });
     assert.deepEqual(s.tree, { height: 1, nodes: 1, leaves: 1, entries: 2, points: 2, branching_factor: 50 });
     assert.equal(s.settings.mode, 'cosine');
     assert.equal(s.settings.similarity_threshold, 0.25);

@@ -90,7 +90,7 @@ describe('every error code over HTTP', () => {
     expectError(
       await app.inject({ url: '/clusters/12345' }),
       'BRD_ERR_CLUSTER_NOT_FOUND',
-      'no cluster 12345',
+      'no cluster 12345 (it may have expired, or never existed)',
     );
   });
 
