@@ -154,9 +154,9 @@ interface ClusterState {
 
 /** Candidates kept per cluster for every representative shown: the spare ones stand in when the centroid moves. */
 const CANDIDATES_PER_REP = 2;
-/** The growth score's prior: one tweet per hour until a cluster's own history says otherwise. */
-const PRIOR_TWEETS = 1;
-const PRIOR_MS = 3_600_000;
+/** The growth score's prior: one tweet per hour, weighing as much as 15 minutes of history. */
+const PRIOR_RATE = 1 / 3_600_000;
+const PRIOR_MS = 15 * 60_000;
 /** A rebuild aims below the cap by this factor, so that the next one is not one tweet away. */
 const REBUILD_TARGET = 0.9;
 /** Each rebuild pass in radius mode widens the radius by this factor. */
@@ -659,20 +659,26 @@ export class ClusterEngine {
    * The growth score of a cluster at the engine's clock: how far its recent tweets exceed what
    * its own baseline rate predicts, in standard deviations of a Poisson count,
    *   growth = (recent - expected) / sqrt(expected + 1).
-   * `recent` is its tweet count decayed with a half-life of `trendRecentMs` (15 min); the
-   * baseline rate is its count decayed with `trendBaselineMs` (6 h) over the time that counter
-   * has been running (its age, at most the baseline's horizon), plus a prior of one tweet per
-   * hour, so that a young cluster with two tweets is not a trend and an old steady one scores
-   * about 0. `expected` is that rate over the recent counter's own horizon.
+   * `recent` (F) is its tweet count decayed with a half-life of `trendRecentMs` (15 min); S is
+   * the count decayed with `trendBaselineMs` (6 h). S - F weighs a tweet of age t by
+   * 2^(-t/hS) - 2^(-t/hF): about 0 for recent tweets and like S for old ones, so
+   * (S - F) / (its weights' integral over the cluster's age) is the rate before the recent
+   * burst, unbiased for a steady story of any age. A prior of one tweet per hour over 15 minutes
+   * stands in while a young cluster has no history (a new story's baseline is "nothing"), so two
+   * tweets are not a trend. `expected` is that rate over F's own horizon.
    */
   private growthOf(s: ClusterState): { recent: number; growth: number } {
     const now = Math.max(this._now, s.tref);
     const age = Math.max(0, now - s.firstSeen);
     const recent = s.fast * 2 ** ((s.tref - now) / this.recentMs);
-    const base = s.slow * 2 ** ((s.tref - now) / this.baselineMs);
+    const slow = s.slow * 2 ** ((s.tref - now) / this.baselineMs);
+    // the integral of 2^(-t/h) over [0, age]
     const horizon = (h: number) => (h / Math.LN2) * (1 - 2 ** (-age / h));
-    const rate = (base + PRIOR_TWEETS) / (horizon(this.baselineMs) + PRIOR_MS);
-    const expected = rate * horizon(this.recentMs);
+    const hRecent = horizon(this.recentMs);
+    const base = Math.max(0, slow - recent);
+    const rate =
+      (base + PRIOR_RATE * PRIOR_MS) / (Math.max(0, horizon(this.baselineMs) - hRecent) + PRIOR_MS);
+    const expected = rate * hRecent;
     return { recent, growth: (recent - expected) / Math.sqrt(expected + 1) };
   }
 
