@@ -38,6 +38,7 @@ export class TweetMemory {
   private readonly ids: Fifo<SeenTweet>;
   private readonly held: Fifo<HeldTweet>;
   private _heldDropped = 0;
+  private _idsDropped = 0;
 
   constructor(opts: { maxIds: number; maxHeld: number }) {
     this._maxIds = checkBound('maxIds', opts.maxIds);
@@ -69,6 +70,11 @@ export class TweetMemory {
     return this._heldDropped;
   }
 
+  /** Remembered ids forgotten, oldest first, to stay within `maxIds` (since this process started). */
+  get idsDropped(): number {
+    return this._idsDropped;
+  }
+
   /** The first answer for this id, when it is remembered. */
   seen(id: string): SeenTweet | undefined {
     return this.ids.get(id) ?? this.held.get(id);
@@ -81,6 +87,7 @@ export class TweetMemory {
   /** Remembers an applied tweet; `vector` is copied (it may be a scratch buffer). */
   remember(t: Omit<HeldTweet, 'vector'>, vector: Float32Array): void {
     if (this._maxIds > 0) {
+      if (this.ids.size >= this._maxIds) this._idsDropped++;
       this.ids.set(t.id, { cluster: t.cluster, similarity: t.similarity });
     }
     if (this._maxHeld > 0) {

@@ -56,6 +56,8 @@ export interface Observer {
   rebuilt?(e: RebuildEvent): void;
   /** expiry removed clusters: by the window, and outliers by theirs */
   swept?(expired: number, outliers: number): void;
+  /** a memory cap started to act (the first time in this process): the oldest go from now on */
+  capReached?(setting: 'MAX_TWEET_EMBEDDINGS' | 'MAX_TWEET_IDS'): void;
 }
 
 export interface IngestResult {
@@ -141,6 +143,8 @@ export class Service {
   private topicsOf = new Map<number, number>();
   private topicsStale = true;
   private _duplicates = 0;
+  private heldCapSaid = false;
+  private idsCapSaid = false;
   private _rejected = 0;
   /** tweets applied per second over the last RATE_WINDOW seconds, a ring indexed by second */
   private readonly rate = new Float64Array(RATE_WINDOW);
@@ -359,10 +363,16 @@ export class Service {
   ) {
     const { vector, terms } = this.text.embed({ id, text, time, vector: ownVector });
     const a = this.engine.apply({ id, text, time, vector, terms });
-    this.memory.remember(
-      { id, cluster: a.cluster, similarity: a.similarity, time, text, user, lang },
-      vector,
-    );
+    const m = this.memory;
+    m.remember({ id, cluster: a.cluster, similarity: a.similarity, time, text, user, lang }, vector);
+    if (!this.heldCapSaid && m.heldDropped > 0) {
+      this.heldCapSaid = true;
+      this.observer.capReached?.('MAX_TWEET_EMBEDDINGS');
+    }
+    if (!this.idsCapSaid && m.idsDropped > 0) {
+      this.idsCapSaid = true;
+      this.observer.capReached?.('MAX_TWEET_IDS');
+    }
     return a;
   }
 

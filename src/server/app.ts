@@ -90,6 +90,11 @@ export function serviceOptions(
         'MAX_CLUSTERS_IN_MEMORY reached: the tree was rebuilt with a looser threshold',
       );
     };
+    observer.capReached = (setting) =>
+      log.warn(
+        { setting },
+        `${setting} reached: the oldest ${setting === 'MAX_TWEET_IDS' ? 'ids are forgotten (a repeat of one is clustered again)' : 'held tweets are dropped (GET /tweets/:id answers 404 for them)'} from now on`,
+      );
     observer.swept = (expired, outliers) => {
       swept?.(expired, outliers);
       log.info({ expired, outliers }, 'expiry removed clusters');

@@ -134,6 +134,11 @@ export class Metrics {
       (s) => s.engine.mergeRecordSize,
     );
     gauge(
+      'birch_tweet_ids_forgotten',
+      'Remembered tweet ids forgotten (oldest first) to stay within MAX_TWEET_IDS since the process started',
+      (s) => s.memory.idsDropped,
+    );
+    gauge(
       'birch_tweets_held_dropped',
       'Held tweets dropped (oldest first) to stay within MAX_TWEET_EMBEDDINGS since the process started',
       (s) => s.memory.heldDropped,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/server/app.js';
 import type { Context } from '../../src/server/context.js';
@@ -27,12 +27,14 @@ export async function makeApp(
     remote?: Backups;
     onFatal?: (err: Error) => void;
     backupAttempts?: number;
+    /** Fastify's logger option (default: none) */
+    logger?: FastifyServerOptions['logger'];
   } = {},
 ): Promise<{ app: FastifyInstance; ctx: Context }> {
   const own = env.STATE_DIR === undefined ? mkdtempSync(join(tmpdir(), 'birdie-app-')) : undefined;
   const config = loadConfig({ STATE_DIR: own ?? '', BACKUP_INTERVAL: '0', ...env });
   const made = await buildApp(config, {
-    logger: false,
+    logger: opts.logger ?? false,
     clock: opts.clock ?? (() => T0),
     readEnv: opts.readEnv ?? (() => env),
     remote: opts.remote,
