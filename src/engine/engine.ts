@@ -555,6 +555,13 @@ export class ClusterEngine {
         else this.mergedInto.delete(from);
       }
     }
+    // The record is bounded: the oldest merges are forgotten first once it holds 10x the cap
+    // (their ids then answer as not found, like an expired cluster's).
+    const keep = Math.max(1000, 10 * this._maxClusters);
+    for (const from of this.mergedInto.keys()) {
+      if (this.mergedInto.size <= keep) break;
+      this.mergedInto.delete(from);
+    }
     // representatives are re-scored against the merged centroids
     for (const [id, s] of this.state) if (absorbed.size > 0) this.rescoreReps(id, s);
     this._rebuilds++;
