@@ -1,4 +1,14 @@
+export {
+  CachedEmbedder,
+  type CachedEmbedderOptions,
+  type CacheObserver,
+  type CacheSource,
+  DEFAULT_CACHE_SIZE,
+  DEFAULT_CACHE_TTL_SECONDS,
+  normaliseText,
+} from './cache.js';
 export type { Embedder } from './embedder.js';
+export { EmbedderError, type EmbedderErrorCode, EmbedderLoadError } from './errors.js';
 export {
   DEFAULT_HASHED_TFIDF_OPTIONS,
   DEFAULT_KIND_WEIGHTS,
@@ -8,6 +18,12 @@ export {
   type IdfMode,
   type KindWeights,
 } from './hashed-tfidf.js';
+export {
+  HttpEmbedder,
+  type HttpEmbedderObserver,
+  type HttpEmbedderOptions,
+  type HttpEmbeddingApi,
+} from './http-embedder.js';
 export { murmur3Bytes, murmur3Utf16 } from './murmur3.js';
 export {
   DEFAULT_STOP_WORDS,
@@ -30,3 +46,11 @@ export {
   type TokenSink,
   tokenize,
 } from './tokenizer.js';
+export {
+  DEFAULT_TRANSFORMERS_BATCH_SIZE,
+  type ModelInfo,
+  type Pooling,
+  TransformersEmbedder,
+  type TransformersEmbedderOptions,
+  type TransformersObserver,
+} from './transformers.js';
