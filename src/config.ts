@@ -10,7 +10,7 @@ import { parseEnv } from 'node:util';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const EMBEDDERS = ['tfidf'] as const;
+export const EMBEDDERS = ['tfidf', 'transformers', 'http'] as const;
 
 export interface Config {
   port: number;
@@ -21,6 +21,19 @@ export interface Config {
   adminTokens: string[];
   embedder: (typeof EMBEDDERS)[number];
   embeddingDim: number;
+  embeddingModelPath: string | undefined;
+  embeddingModel: string | undefined;
+  embeddingAllowDownload: boolean;
+  embeddingUrl: string | undefined;
+  embeddingApi: 'auto' | 'openai' | 'tei';
+  embeddingApiKey: string | undefined;
+  embeddingBatchSize: number;
+  embeddingTimeoutMs: number;
+  embeddingRetries: number;
+  embeddingThreads: number;
+  redisUrl: string | undefined;
+  embeddingCacheSize: number;
+  embeddingCacheTtlSeconds: number;
   similarityThreshold: number;
   /** sklearn's radius threshold; when set, clusters absorb by radius instead of by cosine */
   birchThreshold: number | undefined;
@@ -182,15 +195,120 @@ export const OPTIONS: readonly Option[] = [
     env: 'EMBEDDER',
     key: 'embedder',
     default: 'tfidf',
-    doc: 'Tweet embedder: tfidf (built in, hashed TF-IDF; no download, no service)',
+    doc: 'Tweet embedder: tfidf (built in, hashed TF-IDF; no download, no service), transformers (a sentence-transformer model run in process: EMBEDDING_MODEL_PATH or EMBEDDING_MODEL), http (a remote embedding service: EMBEDDING_URL)',
     parse: oneOf(EMBEDDERS),
   },
   {
     env: 'EMBEDDING_DIM',
     key: 'embeddingDim',
     default: '1024',
-    doc: 'Dimension of the built-in embedder; tweets that bring an `embedding` must have this many values',
+    doc: 'Dimension of the built-in tfidf embedder; tweets that bring an `embedding` must have this many values (with transformers or http, the model decides the dimension)',
     parse: int(8, 65536),
+  },
+  {
+    env: 'EMBEDDING_MODEL_PATH',
+    key: 'embeddingModelPath',
+    default: undefined,
+    doc: 'EMBEDDER=transformers: a local model directory (config.json, tokenizer files, onnx/model.onnx), as transformers.js lays it out',
+    parse: (s) => s.trim(),
+  },
+  {
+    env: 'EMBEDDING_MODEL',
+    key: 'embeddingModel',
+    default: undefined,
+    doc: 'EMBEDDER=transformers: a model name on the Hugging Face hub (e.g. Xenova/all-MiniLM-L6-v2), loaded only with EMBEDDING_ALLOW_DOWNLOAD=true. EMBEDDER=http: the model name sent to the service',
+    parse: (s) => s.trim(),
+  },
+  {
+    env: 'EMBEDDING_ALLOW_DOWNLOAD',
+    key: 'embeddingAllowDownload',
+    default: 'false',
+    doc: 'EMBEDDER=transformers: allow downloading EMBEDDING_MODEL from the hub (cached under STATE_DIR/models)',
+    parse: bool,
+  },
+  {
+    env: 'EMBEDDING_URL',
+    key: 'embeddingUrl',
+    default: undefined,
+    doc: 'EMBEDDER=http: the embedding service, OpenAI-compatible (…/v1/embeddings) or text-embeddings-inference (…/embed)',
+    parse: (s) => {
+      const t = s.trim();
+      if (!/^https?:\/\/[^\s]+$/.test(t)) throw new Error('must be an http(s) URL');
+      return t;
+    },
+  },
+  {
+    env: 'EMBEDDING_API',
+    key: 'embeddingApi',
+    default: 'auto',
+    doc: "EMBEDDER=http: openai, tei, or auto (from EMBEDDING_URL's path)",
+    parse: oneOf(['auto', 'openai', 'tei'] as const),
+  },
+  {
+    env: 'EMBEDDING_API_KEY',
+    key: 'embeddingApiKey',
+    default: undefined,
+    doc: 'EMBEDDER=http: sent as `Authorization: Bearer <key>`; never logged',
+    secret: true,
+    parse: (s) => s.trim(),
+  },
+  {
+    env: 'EMBEDDING_BATCH_SIZE',
+    key: 'embeddingBatchSize',
+    default: '32',
+    doc: 'Texts per model call (transformers) or per request (http)',
+    parse: int(1, 4096),
+  },
+  {
+    env: 'EMBEDDING_TIMEOUT_MS',
+    key: 'embeddingTimeoutMs',
+    default: '10000',
+    doc: 'EMBEDDER=http: timeout of one request',
+    parse: int(100, 600_000),
+  },
+  {
+    env: 'EMBEDDING_RETRIES',
+    key: 'embeddingRetries',
+    default: '3',
+    doc: 'EMBEDDER=http: retries after a timeout, a network error, 429 or 5xx, with exponential backoff (Retry-After honoured)',
+    parse: int(0, 20),
+  },
+  {
+    env: 'EMBEDDING_THREADS',
+    key: 'embeddingThreads',
+    default: '1',
+    doc: 'EMBEDDER=transformers: worker threads running the model, so the HTTP event loop stays responsive',
+    parse: int(1, 64),
+  },
+  {
+    env: 'REDIS_URL',
+    key: 'redisUrl',
+    default: undefined,
+    doc: 'Share embeddings (transformers, http) across processes and restarts in Redis, e.g. redis://127.0.0.1:6379. Without it an in-process cache serves. Redis going away is logged, not fatal',
+    secret: true,
+    parse: (s) => {
+      const t = s.trim();
+      if (!/^rediss?:\/\/[^\s]+$/.test(t)) throw new Error('must be a redis:// or rediss:// URL');
+      return t;
+    },
+  },
+  {
+    env: 'EMBEDDING_CACHE_SIZE',
+    key: 'embeddingCacheSize',
+    default: '10000',
+    doc: 'Embeddings kept in the in-process cache (transformers, http); 0: none',
+    parse: int(0, 10_000_000),
+  },
+  {
+    env: 'EMBEDDING_CACHE_TTL',
+    key: 'embeddingCacheTtlSeconds',
+    default: '1h',
+    doc: 'How long Redis keeps an embedding (a number of seconds, or 30m, 1h, ...)',
+    parse: (raw) => {
+      const seconds = duration(raw);
+      if (seconds < 1) throw new Error('must be at least 1s');
+      return Math.round(seconds);
+    },
   },
   {
     env: 'SIMILARITY_THRESHOLD',
@@ -450,6 +568,16 @@ export function loadConfig(env: Env): Config {
     out.encryptionKey === undefined
   )
     problems.push('ENCRYPTION_PREVIOUS_KEYS is set without ENCRYPTION_KEY');
+  if (
+    out.embedder === 'transformers' &&
+    out.embeddingModelPath === undefined &&
+    out.embeddingModel === undefined
+  )
+    problems.push(
+      'EMBEDDER=transformers needs EMBEDDING_MODEL_PATH (a local model directory) or EMBEDDING_MODEL (a hub name)',
+    );
+  if (out.embedder === 'http' && out.embeddingUrl === undefined)
+    problems.push('EMBEDDER=http needs EMBEDDING_URL');
   if (problems.length > 0) throw new ConfigError(problems);
   return out as Config;
 }
@@ -516,6 +644,18 @@ export function publicConfig(c: Config): Record<string, unknown> {
     branching_factor: c.branchingFactor,
     embedder: c.embedder,
     embedding_dim: c.embeddingDim,
+    embedding_model:
+      c.embedder === 'transformers'
+        ? (c.embeddingModelPath ?? c.embeddingModel ?? null)
+        : c.embedder === 'http'
+          ? (c.embeddingModel ?? null)
+          : null,
+    embedding_url: c.embedder === 'http' && c.embeddingUrl !== undefined ? safeUrl(c.embeddingUrl) : null,
+    embedding_cache: {
+      size: c.embeddingCacheSize,
+      redis: c.redisUrl !== undefined,
+      ttl_seconds: c.embeddingCacheTtlSeconds,
+    },
     max_body_bytes: c.maxBodyBytes,
     max_tweet_embeddings: c.maxTweetEmbeddings,
     max_tweet_ids: c.maxTweetIds,
@@ -559,4 +699,14 @@ export function configTable(): string {
     rows.push(`| \`${o.env}\` | ${d} | ${o.live ? 'yes' : ''} | ${o.doc.replaceAll('|', '\\|')} |`);
   }
   return rows.join('\n');
+}
+
+/** A URL as it may be shown: no user, password or query. */
+function safeUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
 }

@@ -28,6 +28,10 @@ export const ERRORS = {
   BRD_ERR_INTERNAL: { status: 500, message: 'Internal error' },
   BRD_ERR_BACKUP_FAILED: { status: 502, message: 'The backup store failed' },
   BRD_ERR_NOT_READY: { status: 503, message: 'The service is not ready' },
+  BRD_ERR_EMBEDDER_UNAVAILABLE: {
+    status: 503,
+    message: 'The embedder (model or embedding service) failed; nothing was applied: retry later',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
 import { Durable } from '../pipeline/durable.js';
 import { Service } from '../pipeline/service.js';
-import { remoteBackups, serviceOptions, snapshotKeys } from '../server/app.js';
+import { embedderFor, remoteBackups, serviceOptions, snapshotKeys } from '../server/app.js';
 import { Metrics } from '../server/metrics.js';
 import { Backups, FsBackend } from '../store/backend.js';
 import { decodeSnapshot } from '../store/codec.js';
@@ -104,7 +104,14 @@ async function verify(config: Config, timestamp: string | undefined): Promise<nu
   }
   if (parts !== undefined) {
     try {
-      const svc = Service.fromState(parts, serviceOptions(config, new Metrics()));
+      const metrics = new Metrics();
+      const embedder = await embedderFor(config, metrics);
+      let svc: Service;
+      try {
+        svc = Service.fromState(parts, serviceOptions(config, metrics, undefined, undefined, embedder));
+      } finally {
+        await embedder?.close();
+      }
       const problems = svc.engine.tree.audit();
       check(
         'load',
@@ -137,6 +144,8 @@ export async function restoreCommand(argv: string[], config: Config): Promise<nu
     warn: (o: object, m: string) => process.stderr.write(`birdie: warning: ${m} ${JSON.stringify(o)}\n`),
     error: (o: object, m: string) => process.stderr.write(`birdie: error: ${m} ${JSON.stringify(o)}\n`),
   };
+  const metrics = new Metrics();
+  const embedder = await embedderFor(config, metrics);
   const durable = await Durable.open(
     {
       stateDir: config.stateDir,
@@ -151,7 +160,7 @@ export async function restoreCommand(argv: string[], config: Config): Promise<nu
         throw err;
       },
     },
-    serviceOptions(config, new Metrics()),
+    serviceOptions(config, metrics, undefined, undefined, embedder),
   );
   try {
     const info = await durable.restore(values.timestamp);
@@ -161,5 +170,6 @@ export async function restoreCommand(argv: string[], config: Config): Promise<nu
     return 0;
   } finally {
     await durable.close();
+    await embedder?.close();
   }
 }

@@ -234,7 +234,11 @@ export class Durable {
   /** Applies a batch and answers once its record is durable. */
   async ingest(items: readonly unknown[]): Promise<IngestResult> {
     await this.gate;
-    const out = this._service.ingest(items);
+    // validation and embedding may wait (a model, a remote service); the apply does not, and
+    // runs on the service of the moment (a restore may have swapped it meanwhile)
+    const prepared = await this._service.prepare(items);
+    await this.gate;
+    const out = this._service.applyPrepared(prepared);
     try {
       await this.wal.sync();
     } catch (err) {

@@ -17,6 +17,8 @@ import {
 import { nest, StateError, type StateParts, unnest } from '../engine/state.js';
 import { denseVector, exportTweetMemory, importTweetMemory, TweetMemory } from '../engine/tweets.js';
 import { BirdieError, type ErrorCode } from '../errors.js';
+import type { Embedder } from '../text/embedder.js';
+import { embedderFailure } from './embedders.js';
 import { type Assigned, MAX_ID_LENGTH, type PredictIn, type Rejected, TweetIn } from './schema.js';
 import { TextPipeline } from './text.js';
 import { type CleanTweet, parseTime, parseVector } from './tweet.js';
@@ -38,6 +40,11 @@ export interface ServiceOptions {
   maxClustersInMemory?: number;
   /** topics the global step makes (0: none) */
   topics: number;
+  /**
+   * A model or a remote service that embeds texts (asynchronously; see `prepare`), instead of
+   * the built-in hashed TF-IDF. Its dimension is the engine's.
+   */
+  embedder?: Embedder;
   /** ms since the epoch; injected so tests control time */
   clock?: () => number;
   observer?: Observer;
@@ -50,6 +57,8 @@ export interface Observer {
   applied?(tweets: number): void;
   rejected?(code: ErrorCode): void;
   duplicate?(): void;
+  /** the embedder failed a request's texts (nothing of it was applied), by its error code */
+  embedderFailed?(code: string): void;
   /** a tweet older than the expiry window behind the clock arrived */
   late?(): void;
   /** the tree outgrew MAX_CLUSTERS_IN_MEMORY and was rebuilt with a looser threshold */
@@ -71,6 +80,21 @@ export interface TopicsView {
   computed_at: string | null;
   clusters: number;
   topics: { topic: number; size: number; clusters: number[]; terms: { term: string; count: number }[] }[];
+}
+
+/** A validated tweet, ready to apply. */
+interface Checked {
+  tweet: CleanTweet;
+  user?: string;
+  lang?: string;
+}
+
+/** Items checked (and embedded, with an external embedder), not yet applied: see `prepare`. */
+export interface Prepared {
+  arrival: number;
+  items: (Checked | Rejected)[];
+  embedSeconds: number;
+  embedded: number;
 }
 
 export type ClusterSort = 'size' | 'last_seen' | 'growth';
@@ -131,6 +155,8 @@ export class Service {
   readonly memory: TweetMemory;
   readonly dim: number;
   readonly startedAt: number;
+  /** the embedder of texts when it is not the built-in one */
+  readonly external: Embedder | undefined;
   private readonly clock: () => number;
   /**
    * Receives, synchronously and in order, one record per state change (the tweets an ingest
@@ -154,7 +180,8 @@ export class Service {
     this.clock = opts.clock ?? Date.now;
     this.observer = opts.observer ?? {};
     this.text = new TextPipeline({ dim: opts.embeddingDim });
-    this.dim = this.text.dim;
+    this.external = opts.embedder;
+    this.dim = opts.embedder?.dim ?? this.text.dim;
     const radius = opts.birchThreshold !== undefined;
     this.engine = new ClusterEngine({
       dim: this.dim,
@@ -184,7 +211,7 @@ export class Service {
     out.json = {
       engine: nest(out, 'engine', this.engine.exportState()),
       memory: nest(out, 'memory', exportTweetMemory(this.memory)),
-      embedder: { modelId: this.text.embedder.modelId, dim: this.dim },
+      embedder: { modelId: this.modelId, dim: this.dim },
     };
     out.arrays['embedder.state'] = this.text.embedder.exportState();
     return out;
@@ -199,9 +226,9 @@ export class Service {
     const j = parts.json;
     const emb = j.embedder as { modelId?: unknown; dim?: unknown } | undefined;
     const svc = new Service(opts);
-    if (emb?.modelId !== svc.text.embedder.modelId || emb?.dim !== svc.dim)
+    if (emb?.modelId !== svc.modelId || emb?.dim !== svc.dim)
       throw new StateError(
-        `the state was made with embedder ${String(emb?.modelId)} (dimension ${String(emb?.dim)}); this service runs ${svc.text.embedder.modelId} (dimension ${svc.dim})`,
+        `the state was made with embedder ${String(emb?.modelId)} (dimension ${String(emb?.dim)}); this service runs ${svc.modelId} (dimension ${svc.dim}): vectors of two models cannot share clusters (start with the same EMBEDDER settings, or a new STATE_DIR)`,
       );
     const engine = ClusterEngine.fromState(unnest(parts, 'engine', j.engine), engineEvents(svc.observer));
     const radiusNow = opts.birchThreshold !== undefined;
@@ -224,6 +251,11 @@ export class Service {
 
   get duplicates(): number {
     return this._duplicates;
+  }
+
+  /** Identifies the vector space the state lives in (the snapshot records it). */
+  get modelId(): string {
+    return this.external?.modelId ?? this.text.embedder.modelId;
   }
 
   get rejectedCount(): number {
@@ -279,20 +311,69 @@ export class Service {
 
   /**
    * Validates, embeds and applies each tweet in order. A bad item gets its own error and does
-   * not stop the others; a repeated id gets its first answer and changes nothing.
+   * not stop the others; a repeated id gets its first answer and changes nothing. Only for the
+   * built-in embedder, which embeds synchronously; with another, `prepare` then `applyPrepared`.
    */
   ingest(items: readonly unknown[]): IngestResult {
-    const results: (Assigned | Rejected)[] = new Array(items.length);
+    if (this.external !== undefined)
+      throw new Error('this service embeds asynchronously: use prepare() and applyPrepared()');
+    return this.applyPrepared(this.check(items));
+  }
+
+  /**
+   * Validates the items and, with an external embedder, embeds the texts of the valid ones in
+   * one call: everything that may wait, nothing that changes the state. The vectors go to the
+   * log with their tweets, so a replay needs no embedder. A failing embedder fails the whole
+   * request (BRD_ERR_EMBEDDER_UNAVAILABLE), and nothing of it is applied.
+   */
+  async prepare(items: readonly unknown[]): Promise<Prepared> {
+    const p = this.check(items);
+    if (this.external === undefined) return p;
+    const todo: number[] = [];
+    for (let i = 0; i < p.items.length; i++) {
+      const it = p.items[i];
+      if ('tweet' in it && it.tweet.vector === undefined && this.memory.seen(it.tweet.id) === undefined)
+        todo.push(i);
+    }
+    if (todo.length === 0) return p;
+    const t0 = performance.now();
+    let vectors: Float32Array[];
+    try {
+      vectors = await this.external.embed(todo.map((i) => (p.items[i] as Checked).tweet.text));
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.observer.embedderFailed?.(typeof code === 'string' ? code : 'EMBEDDER_ERROR');
+      throw new BirdieError('BRD_ERR_EMBEDDER_UNAVAILABLE', embedderFailure(err));
+    }
+    todo.forEach((i, k) => {
+      (p.items[i] as Checked).tweet.vector = vectors[k];
+    });
+    p.embedSeconds = (performance.now() - t0) / 1000;
+    p.embedded = todo.length;
+    return p;
+  }
+
+  /** Validates each item on its own (no state change). */
+  private check(items: readonly unknown[]): Prepared {
+    const arrival = this.clock();
+    const out: Prepared = { arrival, items: new Array(items.length), embedSeconds: 0, embedded: 0 };
+    for (let i = 0; i < items.length; i++) out.items[i] = this.checkOne(items[i], i, arrival);
+    return out;
+  }
+
+  /** Applies prepared items in order (synchronously: one writer), journals them, answers. */
+  applyPrepared(p: Prepared): IngestResult {
+    const results: (Assigned | Rejected)[] = new Array(p.items.length);
     let accepted = 0;
     let rejected = 0;
     let duplicates = 0;
-    let embedSeconds = 0;
-    let embedded = 0;
+    let embedSeconds = p.embedSeconds;
+    let embedded = p.embedded;
     const logged: LoggedTweet[] = [];
-    const arrival = this.clock();
-    this.observer.batch?.(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const checked = this.check(items[i], i, arrival);
+    const arrival = p.arrival;
+    this.observer.batch?.(p.items.length);
+    for (let i = 0; i < p.items.length; i++) {
+      const checked = p.items[i];
       if ('error' in checked) {
         results[i] = checked;
         rejected++;
@@ -324,9 +405,10 @@ export class Service {
       // answered; it joins its story if that is still live, else its cluster goes at the next
       // sweep, as its story already did.
       if (this.engine.expiryMs > 0 && time < this.engine.now - this.engine.expiryMs) this.observer.late?.();
+      const builtIn = tweet.vector === undefined;
       const a = this.applyOne(tweet.id, tweet.text, time, tweet.vector, user, lang);
-      if (tweet.vector === undefined) {
-        embedSeconds += performance.now() - t0;
+      if (builtIn) {
+        embedSeconds += (performance.now() - t0) / 1000;
         embedded++;
       }
       if (this.journal !== undefined)
@@ -340,7 +422,7 @@ export class Service {
       };
       accepted++;
     }
-    if (embedded > 0) this.observer.embedded?.(embedSeconds / 1000, embedded);
+    if (embedded > 0) this.observer.embedded?.(embedSeconds, embedded);
     if (logged.length > 0) this.journal?.(Buffer.from(JSON.stringify({ t: 'tweets', tweets: logged })));
     if (accepted > 0) {
       this.observer.applied?.(accepted);
@@ -417,9 +499,30 @@ export class Service {
         );
       vector = v;
     } else {
+      if (this.external !== undefined)
+        throw new Error('this service embeds asynchronously: use predictAsync()');
       const clean: CleanTweet = { id: '', text: q.text ?? '', time: undefined, vector: undefined };
       vector = this.text.embed(clean, false).vector;
     }
+    return this.predictVector(vector);
+  }
+
+  /** `predict`, with a text embedded by the external embedder when there is one. */
+  async predictAsync(q: PredictIn) {
+    if (this.external === undefined || q.text === undefined || q.embedding !== undefined)
+      return this.predict(q);
+    let vector: Float32Array;
+    try {
+      [vector] = await this.external.embed([q.text]);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.observer.embedderFailed?.(typeof code === 'string' ? code : 'EMBEDDER_ERROR');
+      throw new BirdieError('BRD_ERR_EMBEDDER_UNAVAILABLE', embedderFailure(err));
+    }
+    return this.predictVector(vector);
+  }
+
+  private predictVector(vector: Float32Array) {
     // the entry an insert would be compared with (one descent), so that `would_join` is what
     // ingesting it now would do; the exact nearest cluster (tree.nearest) can differ from it
     const tree = this.engine.tree;
@@ -638,11 +741,7 @@ export class Service {
     };
   }
 
-  private check(
-    item: unknown,
-    index: number,
-    arrival: number,
-  ): { tweet: CleanTweet; user?: string; lang?: string } | Rejected {
+  private checkOne(item: unknown, index: number, arrival: number): Checked | Rejected {
     const idOf = (x: unknown): string | undefined => {
       const id = (x as { id?: unknown } | null)?.id;
       if (typeof id === 'string' && id !== '' && id.length <= MAX_ID_LENGTH) return id;

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, {
   type FastifyBaseLogger,
@@ -14,10 +15,13 @@ import Fastify, {
 import { type Config, environment } from '../config.js';
 import { BirdieError } from '../errors.js';
 import { Durable } from '../pipeline/durable.js';
+import { createEmbedder } from '../pipeline/embedders.js';
 import type { Service, ServiceOptions } from '../pipeline/service.js';
 import { Backups } from '../store/backend.js';
 import { parseKey, type SnapshotKey } from '../store/codec.js';
 import { createBackend } from '../store/s3.js';
+import type { CachedEmbedder } from '../text/cache.js';
+import type { Embedder } from '../text/embedder.js';
 import { bearer, registerAuth, TokenChecker } from './auth.js';
 import { type Context, isDocs } from './context.js';
 import { registerDocs } from './docs.js';
@@ -67,11 +71,56 @@ export function pinoOptions(level: string) {
  * The service's options from the config. Its hooks feed the metrics and, given a logger, say in
  * the log when a memory cap or expiry acts.
  */
+/** The embedder the config asks for (undefined: the built-in tfidf), its hooks on metrics and log. */
+export async function embedderFor(
+  config: Config,
+  metrics: Metrics,
+  log?: FastifyBaseLogger,
+): Promise<CachedEmbedder | undefined> {
+  const o = metrics.embedderObserver();
+  const { redis, cacheError } = o;
+  let cacheErrorsLogged = 0;
+  return createEmbedder(
+    {
+      embedder: config.embedder,
+      modelPath: config.embeddingModelPath,
+      model: config.embeddingModel,
+      allowDownload: config.embeddingAllowDownload,
+      cacheDir: join(config.stateDir, 'models'),
+      url: config.embeddingUrl,
+      api: config.embeddingApi,
+      apiKey: config.embeddingApiKey,
+      batchSize: config.embeddingBatchSize,
+      timeoutMs: config.embeddingTimeoutMs,
+      retries: config.embeddingRetries,
+      threads: config.embeddingThreads,
+      redisUrl: config.redisUrl,
+      cacheSize: config.embeddingCacheSize,
+      cacheTtlSeconds: config.embeddingCacheTtlSeconds,
+    },
+    {
+      ...o,
+      redis: (up, reason) => {
+        redis?.(up, reason);
+        // the URL may hold a password: never logged
+        if (up) log?.info('the Redis embedding cache is in use');
+        else log?.warn({ reason }, 'the Redis embedding cache is not reachable: going on without it');
+      },
+      cacheError: (op, err) => {
+        cacheError?.(op, err);
+        // a hung Redis fails every command: a few lines say so, the metric counts them all
+        if (cacheErrorsLogged++ < 3) log?.warn({ op, err: err.message }, 'a Redis cache command failed');
+      },
+    },
+  );
+}
+
 export function serviceOptions(
   config: Config,
   metrics: Metrics,
   clock?: () => number,
   log?: FastifyBaseLogger,
+  embedder?: Embedder,
 ): ServiceOptions {
   const observer = metrics.observer();
   if (log !== undefined) {
@@ -112,6 +161,7 @@ export function serviceOptions(
     outlierExpiryHours: config.outlierExpiryHours,
     maxClustersInMemory: config.maxClustersInMemory,
     topics: config.topics,
+    embedder,
     clock,
     observer,
   };
@@ -221,8 +271,23 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<B
   await app.register(adminRoutes, ctx);
   await app.register(backupRoutes, ctx);
 
+  let embedder: CachedEmbedder | undefined;
+  app.addHook('onClose', async () => {
+    await embedder?.close();
+  });
   const load = async (): Promise<Durable> => {
     const t0 = performance.now();
+    embedder = await embedderFor(config, metrics, app.log);
+    if (embedder !== undefined)
+      app.log.info(
+        {
+          embedder: config.embedder,
+          model_id: embedder.modelId,
+          dim: embedder.dim,
+          cache: embedder.redisState,
+        },
+        'embedder loaded',
+      );
     const durable = await Durable.open(
       {
         stateDir: config.stateDir,
@@ -247,7 +312,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<B
             process.exit(1);
           }),
       },
-      serviceOptions(config, metrics, opts.clock, app.log),
+      serviceOptions(config, metrics, opts.clock, app.log, embedder),
     );
     ctx.durable = durable;
     // settings from the environment win over the snapshot's; a difference is journaled

@@ -6,6 +6,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { DurableObserver } from '../pipeline/durable.js';
+import type { EmbedderObserver } from '../pipeline/embedders.js';
 import type { Observer, Service } from '../pipeline/service.js';
 
 export class Metrics {
@@ -19,6 +20,12 @@ export class Metrics {
   readonly embeddedTweets: Counter;
   readonly batchSize: Histogram;
   readonly tweetsLate: Counter;
+  readonly cacheHits: Counter<'tier'>;
+  readonly cacheMisses: Counter;
+  readonly cacheErrors: Counter;
+  readonly redisUp: Gauge;
+  readonly embedderFailures: Counter<'code'>;
+  readonly embedderCalls: Histogram<'ok'>;
   /** the service whose state the gauges describe (a restore swaps it); undefined while loading */
   serviceOf: () => Service | undefined = () => undefined;
   readonly backupSuccess: Counter;
@@ -79,6 +86,43 @@ export class Metrics {
     this.tweetsLate = new Counter({
       name: 'birch_tweets_late_total',
       help: 'Tweets older than the expiry window behind the clock (clustered, but their story may be gone)',
+      registers,
+    });
+    this.cacheHits = new Counter({
+      name: 'birch_embedding_cache_hits_total',
+      help: 'Embeddings served from the cache, by tier (lru: in process; redis)',
+      labelNames: ['tier'],
+      registers,
+    });
+    // exported at 0 from the start, so that dashboards and alerts see the series
+    this.cacheHits.labels('lru').inc(0);
+    this.cacheHits.labels('redis').inc(0);
+    this.cacheMisses = new Counter({
+      name: 'birch_embedding_cache_misses_total',
+      help: 'Embeddings computed by the model or the embedding service (cache misses)',
+      registers,
+    });
+    this.cacheErrors = new Counter({
+      name: 'birch_embedding_cache_errors_total',
+      help: 'Redis commands of the embedding cache that failed (the request went on without it)',
+      registers,
+    });
+    this.redisUp = new Gauge({
+      name: 'birch_embedding_cache_redis_up',
+      help: 'Whether the Redis embedding cache is usable (1) or not (0); 0 without REDIS_URL',
+      registers,
+    });
+    this.embedderFailures = new Counter({
+      name: 'birch_embedder_failures_total',
+      help: 'Requests whose texts the embedder (model or service) failed to embed, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.embedderCalls = new Histogram({
+      name: 'birch_embedder_call_duration_seconds',
+      help: 'One model call (transformers) or one request to the embedding service (http)',
+      labelNames: ['ok'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
     this.backupSuccess = new Counter({
@@ -187,6 +231,17 @@ export class Metrics {
     );
   }
 
+  /** The embedder's and the cache's hooks, feeding these metrics. */
+  embedderObserver(): EmbedderObserver {
+    return {
+      call: (seconds, ok) => this.embedderCalls.observe({ ok: String(ok) }, seconds),
+      cacheHit: (tier, n) => this.cacheHits.inc({ tier }, n),
+      cacheMiss: (n) => this.cacheMisses.inc(n),
+      cacheError: () => this.cacheErrors.inc(),
+      redis: (up) => this.redisUp.set(up ? 1 : 0),
+    };
+  }
+
   backupObserver(): DurableObserver {
     return {
       backupSucceeded: (bytes, seconds, when) => {
@@ -211,6 +266,7 @@ export class Metrics {
       rejected: (code) => this.tweetsRejected.inc({ code }),
       duplicate: () => this.tweetsDuplicate.inc(),
       late: () => this.tweetsLate.inc(),
+      embedderFailed: (code) => this.embedderFailures.inc({ code }),
     };
   }
 }

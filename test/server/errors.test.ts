@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +12,7 @@ import { ERRORS, type ErrorCode, errorTable } from '../../src/errors.js';
 import type { Context } from '../../src/server/context.js';
 import { Backups, type StorageBackend } from '../../src/store/backend.js';
 import { ADMIN_TOKEN, API_TOKEN, auth, makeApp } from '../helpers/app.js';
+import { freePort } from '../helpers/tmp.js';
 
 const reached = new Set<ErrorCode>();
 
@@ -206,8 +208,8 @@ describe('every error code over HTTP', () => {
   });
 
   test('BRD_ERR_INTERNAL: no stack, no detail to the client', async () => {
-    const original = ctx.service.ingest;
-    ctx.service.ingest = () => {
+    const original = ctx.service.applyPrepared;
+    ctx.service.applyPrepared = () => {
       throw new Error('secret detail at /srv/birdie/x.js:1');
     };
     try {
@@ -215,7 +217,38 @@ describe('every error code over HTTP', () => {
       expectError(res, 'BRD_ERR_INTERNAL');
       assert.doesNotMatch(res.body, /secret|stack|\.js/);
     } finally {
-      ctx.service.ingest = original;
+      ctx.service.applyPrepared = original;
+    }
+  });
+
+  test('BRD_ERR_EMBEDDER_UNAVAILABLE: the embedding service answers 500, nothing is applied', async () => {
+    // an OpenAI-compatible service that answers its first request (the dimension check at
+    // startup) and fails every later one
+    let calls = 0;
+    const port = await freePort();
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(calls++ === 0 ? 200 : 500, { 'content-type': 'application/json' });
+        res.end(calls === 1 ? JSON.stringify({ data: [{ index: 0, embedding: [1, 0, 0, 0] }] }) : '{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    const e = await makeApp({
+      EMBEDDER: 'http',
+      EMBEDDING_URL: `http://127.0.0.1:${port}/v1/embeddings`,
+      EMBEDDING_RETRIES: '0',
+    });
+    try {
+      expectError(
+        await e.app.inject({ method: 'POST', url: '/tweets', payload: { text: 'a' } }),
+        'BRD_ERR_EMBEDDER_UNAVAILABLE',
+        `EMBEDDER_HTTP: embedding service http://127.0.0.1:${port}/v1/embeddings (openai): HTTP 500: {}`,
+      );
+      assert.equal((await e.app.inject({ url: '/stats' })).json().tweets_processed, 0);
+    } finally {
+      await e.app.close();
+      server.close();
     }
   });
 

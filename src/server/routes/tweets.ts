@@ -69,7 +69,7 @@ export async function tweetRoutes(app: FastifyInstance, ctx: Context): Promise<v
         response: { 200: PredictOut, '4XX': ErrorResponse, 503: ErrorResponse },
       },
     },
-    async (req) => ctx.service.predict(req.body as PredictIn),
+    async (req) => ctx.service.predictAsync(req.body as PredictIn),
   );
 
   app.get(
