@@ -159,8 +159,10 @@ const PRIOR_RATE = 1 / 3_600_000;
 const PRIOR_MS = 15 * 60_000;
 /** A rebuild aims below the cap by this factor, so that the next one is not one tweet away. */
 const REBUILD_TARGET = 0.9;
-/** Each rebuild pass in radius mode widens the radius by this factor. */
+/** Each rebuild pass in radius mode widens the radius by this factor, up to MAX_RADIUS. */
 const REBUILD_STEP = 1.25;
+/** Unit vectors are never farther than radius 1 from a centroid: at 1 everything would merge. */
+const MAX_RADIUS = 0.95;
 
 export class ClusterEngine {
   readonly tree: CFTree;
@@ -185,6 +187,12 @@ export class ClusterEngine {
   private _rebuilds = 0;
   private _merged = 0;
   private _expiryMs: number;
+  /**
+   * The absorb bounds as configured (cosine similarity, radius): a rebuild loosens the tree's
+   * own, and they move back towards these when expiry leaves the tree well under its cap.
+   */
+  private _baseSimilarity: number | undefined;
+  private _baseThreshold: number;
   /** The latest tweet time applied: the engine's clock, for expiry. */
   private _now = Number.NEGATIVE_INFINITY;
   private nextSweep = Number.NEGATIVE_INFINITY;
@@ -211,6 +219,8 @@ export class ClusterEngine {
     if (!Number.isInteger(this._maxClusters) || this._maxClusters < 0)
       throw new RangeError(`maxClusters must be an integer >= 0, got ${opts.maxClusters}`);
     this.events = opts.events ?? {};
+    this._baseSimilarity = opts.minSimilarity;
+    this._baseThreshold = opts.threshold;
     this._expiryMs = checkExpiry(opts.expiryMs ?? 0);
     this.centroid = new Float64Array(opts.dim);
   }
@@ -282,6 +292,29 @@ export class ClusterEngine {
 
   get maxClusters(): number {
     return this._maxClusters;
+  }
+
+  /** The configured cosine bound (cosine mode; undefined in radius mode). */
+  get baseSimilarity(): number | undefined {
+    return this._baseSimilarity;
+  }
+
+  /** The configured radius threshold. */
+  get baseThreshold(): number {
+    return this._baseThreshold;
+  }
+
+  /**
+   * Sets the configured absorb bounds, and the tree's with them (a live change of the
+   * threshold): `similarity` only in cosine mode (null: leave it).
+   */
+  setBounds(similarity: number | null, threshold: number): void {
+    if (similarity !== null && this.tree.minSimilarity !== undefined) {
+      this.tree.minSimilarity = similarity;
+      this._baseSimilarity = similarity;
+    }
+    this.tree.threshold = threshold;
+    this._baseThreshold = threshold;
   }
 
   /** Changes the cap; a tree over the new cap rebuilds at the next tweet. */
@@ -387,8 +420,9 @@ export class ClusterEngine {
       if (to !== undefined && to !== cluster) {
         cluster = to;
         created = false;
-        similarity = this.tree.similarity(to, t.vector);
       }
+      // its cluster may have absorbed others even when it survived: the centroid moved
+      similarity = this.tree.similarity(cluster, t.vector);
     }
     return { id: t.id, cluster, created, similarity };
   }
@@ -470,11 +504,34 @@ export class ClusterEngine {
         outliers++;
       }
     }
-    if (gone.length === 0) return;
-    this.removeClusters(gone);
-    this._expired += gone.length - outliers;
-    this._outliers += outliers;
-    this.events.swept?.(gone.length - outliers, outliers);
+    if (gone.length > 0) {
+      this.removeClusters(gone);
+      this._expired += gone.length - outliers;
+      this._outliers += outliers;
+      this.events.swept?.(gone.length - outliers, outliers);
+    }
+    this.relaxBound();
+  }
+
+  /**
+   * A rebuild's looser bound is what let the stream go on within the cap; once expiry has left
+   * the tree at under half the cap, it moves halfway back towards the configured bound at each
+   * sweep (new tweets cluster as configured again; clusters already made stay as they are).
+   */
+  private relaxBound(): void {
+    if (this._maxClusters === 0 || this.tree.size * 2 >= this._maxClusters) return;
+    const t = this.tree;
+    if (
+      t.minSimilarity !== undefined &&
+      this._baseSimilarity !== undefined &&
+      t.minSimilarity < this._baseSimilarity
+    ) {
+      const next = t.minSimilarity + (this._baseSimilarity - t.minSimilarity) / 2;
+      t.minSimilarity = this._baseSimilarity - next < 0.005 ? this._baseSimilarity : next;
+    } else if (t.minSimilarity === undefined && t.threshold > this._baseThreshold) {
+      const next = t.threshold - (t.threshold - this._baseThreshold) / 2;
+      t.threshold = next - this._baseThreshold < 0.005 ? this._baseThreshold : next;
+    }
   }
 
   private removeClusters(ids: readonly number[]): void {
@@ -515,21 +572,38 @@ export class ClusterEngine {
     const cosine = this.tree.minSimilarity !== undefined;
     const boundBefore = cosine ? (this.tree.minSimilarity as number) : this.tree.threshold;
     const target = Math.max(1, Math.floor(this._maxClusters * REBUILD_TARGET));
-    let tree = this.tree;
-    const absorbed = new Map<number, number>();
-    let passes = 0;
-    while (tree.size > target && passes < 100) {
+    const old = this.tree;
+    // Every trial rebuilds from the tree as it is (which a trial leaves untouched). First a bound
+    // loose enough to fit is found, then the tightest that still fits is looked for between it
+    // and the last that did not: merges chain (a merged entry's centroid draws in more), so no
+    // bound read off the entries says in advance how many a rebuild will lose.
+    const at = (bound: number) =>
+      cosine ? old.rebuilt({ minSimilarity: bound }) : old.rebuilt({ threshold: bound });
+    let tight = boundBefore;
+    let loose = cosine ? looserSimilarity(old, target) : looserRadius(boundBefore);
+    let best = at(loose);
+    let passes = 1;
+    while (best.tree.size > target && passes < 40 && loose !== (cosine ? -1 : MAX_RADIUS)) {
+      tight = loose;
+      loose = cosine ? Math.max(-1, loose - 2 * (boundBefore - loose) - 0.01) : looserRadius(loose);
+      best = at(loose);
       passes++;
-      let next: { tree: CFTree; absorbed: Map<number, number> };
-      if (cosine) {
-        next = tree.rebuilt({ minSimilarity: looserSimilarity(tree, target) });
-      } else {
-        next = tree.rebuilt({ threshold: tree.threshold * REBUILD_STEP });
-      }
-      for (const [from, to] of next.absorbed) absorbed.set(from, to);
-      tree = next.tree;
-      if (cosine && tree.minSimilarity === -1 && tree.size > target) break;
     }
+    // bisect while the result merges much more than needed (below 3/4 of the cap)
+    const enough = Math.floor(this._maxClusters * 0.75);
+    while (best.tree.size < enough && Math.abs(tight - loose) > 0.002 && passes < 40) {
+      const mid = (tight + loose) / 2;
+      const trial = at(mid);
+      passes++;
+      if (trial.tree.size <= target) {
+        best = trial;
+        loose = mid;
+      } else {
+        tight = mid;
+      }
+    }
+    const tree = best.tree;
+    const absorbed = best.absorbed;
     // chains (a into b in one pass, b into c in the next) end at the last survivor
     const final = (id: number): number => {
       let to = id;
@@ -794,6 +868,8 @@ export class ClusterEngine {
       rebuilds: this._rebuilds,
       merged: this._merged,
       expiryMs: this._expiryMs,
+      baseSimilarity: this._baseSimilarity ?? null,
+      baseThreshold: this._baseThreshold,
       now: num(this._now),
       nextSweep: num(this.nextSweep),
     };
@@ -921,6 +997,13 @@ export class ClusterEngine {
     engine._outliers = j.outliers as number;
     engine._rebuilds = j.rebuilds as number;
     engine._merged = j.merged as number;
+    if (
+      typeof j.baseThreshold !== 'number' ||
+      !(j.baseSimilarity === null || typeof j.baseSimilarity === 'number')
+    )
+      throw new StateError('state: the configured bounds are missing');
+    engine._baseSimilarity = j.baseSimilarity ?? undefined;
+    engine._baseThreshold = j.baseThreshold;
     engine._now = unnum(j.now);
     engine.nextSweep = unnum(j.nextSweep);
     return engine;
@@ -1108,6 +1191,10 @@ function looserSimilarity(tree: CFTree, target: number): number {
   const at = Math.min(sims.length - 1, 2 * need);
   const floor = current - 0.01;
   return Math.max(-1, Math.min(floor, at >= 0 ? sims[at] : floor));
+}
+
+function looserRadius(r: number): number {
+  return Math.min(MAX_RADIUS, Math.max(r * REBUILD_STEP, r + 1e-6));
 }
 
 function positiveInt(name: string, v: number): number {

@@ -1,8 +1,8 @@
 /**
  * The engine's state as a snapshot holds it: small values as JSON, bulk numbers as typed arrays.
  * src/store encodes this (header, checksums, compression, encryption); here it is only shape.
- * JSON cannot hold -Infinity or NaN: such values are written as null by `num` and read back by
- * `unnum`.
+ * JSON cannot hold infinities or NaN: `num` writes -Infinity as null and +Infinity as
+ * "Infinity", and `unnum` reads them back.
  */
 export type StateArray = Float64Array | Float32Array | Uint32Array | Uint8Array;
 
@@ -18,12 +18,16 @@ export class StateError extends Error {
   }
 }
 
-export function num(x: number): number | null {
-  return Number.isFinite(x) ? x : x === Number.NEGATIVE_INFINITY ? null : Number.NaN;
+export function num(x: number): number | null | 'Infinity' {
+  if (Number.isFinite(x)) return x;
+  if (x === Number.NEGATIVE_INFINITY) return null;
+  if (x === Number.POSITIVE_INFINITY) return 'Infinity';
+  return Number.NaN;
 }
 
 export function unnum(x: unknown): number {
   if (x === null) return Number.NEGATIVE_INFINITY;
+  if (x === 'Infinity') return Number.POSITIVE_INFINITY;
   if (typeof x !== 'number') throw new StateError(`expected a number, got ${typeof x}`);
   return x;
 }

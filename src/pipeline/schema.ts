@@ -172,7 +172,7 @@ export const TrendingList = Type.Object({
   as_of: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
     description: 'The latest tweet time: growth is measured at it',
   }),
-  total: Type.Integer({ description: 'Stories growing now (growth > 0)' }),
+  total: Type.Integer({ description: 'Stories growing now (growth >= 2)' }),
   clusters: Type.Array(ClusterOut),
 });
 

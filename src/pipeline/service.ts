@@ -146,6 +146,9 @@ const MAX_FUTURE_MS = 24 * 3_600_000;
 /** How far ahead of its arrival a created_at is kept as it is (clocks disagree that much). */
 const MAX_SKEW_MS = 15 * 60_000;
 
+/** The growth score from which a story is trending (Poisson standard deviations). */
+export const TRENDING_GROWTH = 2;
+
 /** Seconds of history behind the ingest rate in /stats. */
 const RATE_WINDOW = 60;
 
@@ -273,9 +276,10 @@ export class Service {
   }): void {
     const e = this.engine;
     const tree = e.tree;
+    // compared with the configured bounds, not the tree's: a rebuild may have loosened those
     const similarity = tree.minSimilarity !== undefined ? s.similarityThreshold : null;
     const threshold =
-      tree.minSimilarity === undefined && s.birchThreshold !== undefined ? s.birchThreshold : tree.threshold;
+      tree.minSimilarity === undefined && s.birchThreshold !== undefined ? s.birchThreshold : e.baseThreshold;
     const rec: Extract<LogRecord, { t: 'live' }> = {
       t: 'live',
       similarity,
@@ -286,8 +290,8 @@ export class Service {
       maxClusters: s.maxClustersInMemory ?? e.maxClusters,
     };
     if (
-      (similarity === null || similarity === tree.minSimilarity) &&
-      threshold === tree.threshold &&
+      (similarity === null || similarity === e.baseSimilarity) &&
+      threshold === e.baseThreshold &&
       rec.expiryMs === e.expiryMs &&
       rec.minClusterSize === e.minClusterSize &&
       rec.outlierMs === e.outlierExpiryMs &&
@@ -301,8 +305,7 @@ export class Service {
 
   private applyLive(r: Extract<LogRecord, { t: 'live' }>): void {
     const e = this.engine;
-    if (r.similarity !== null) e.tree.minSimilarity = r.similarity;
-    e.tree.threshold = r.threshold;
+    e.setBounds(r.similarity, r.threshold);
     e.expiryMs = r.expiryMs;
     if (r.minClusterSize !== undefined) e.minClusterSize = r.minClusterSize;
     if (r.outlierMs !== undefined) e.outlierExpiryMs = r.outlierMs;
@@ -551,12 +554,14 @@ export class Service {
   }
 
   /**
-   * The stories growing now: clusters of at least MIN_CLUSTER_SIZE tweets whose recent rate
-   * exceeds their own baseline (growth > 0, see ClusterEngine.growthOf), fastest first.
+   * The stories growing now: clusters of at least MIN_CLUSTER_SIZE tweets whose recent tweets
+   * exceed what their own baseline predicts by more than TRENDING_GROWTH standard deviations
+   * (see ClusterEngine.growthOf), fastest first. A steady story scores under 1, two tweets
+   * about 1.9: neither is news.
    */
   trending(limit: number) {
     const min = this.engine.minClusterSize;
-    const all = [...this.engine.index()].filter((c) => c.size >= min && c.growth > 0);
+    const all = [...this.engine.index()].filter((c) => c.size >= min && c.growth >= TRENDING_GROWTH);
     all.sort((a, b) => b.growth - a.growth || a.id - b.id);
     const now = this.engine.now;
     return {

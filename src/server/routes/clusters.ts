@@ -37,7 +37,7 @@ export async function clusterRoutes(app: FastifyInstance, ctx: Context): Promise
     {
       config: { access: 'api' },
       schema: {
-        summary: 'The stories growing now, fastest first (growth score > 0)',
+        summary: 'The stories growing now, fastest first (growth score >= 2)',
         tags: ['clusters'],
         querystring: TrendingQuery,
         response: { 200: TrendingList, '4XX': ErrorResponse, 503: ErrorResponse },
