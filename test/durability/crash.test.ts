@@ -200,6 +200,10 @@ test(`kill -9 under concurrent ingest, ${ROUNDS} times: no acknowledged tweet lo
     maxTweetEmbeddings: 1_000_000,
     maxTweetIds: 1_000_000,
     clusterExpiryHours: 24,
+    // the service's defaults (MIN_CLUSTER_SIZE, OUTLIER_EXPIRY_HOURS, MAX_CLUSTERS_IN_MEMORY)
+    minClusterSize: 2,
+    outlierExpiryHours: 2,
+    maxClustersInMemory: 50_000,
     topics: 0,
   });
   const { wal } = await Wal.open(join(stateDir, 'wal'), 'off', (r) => {
