@@ -12,7 +12,8 @@
  * kill -9 or a power cut: recovery replays it into the same cluster.
  */
 
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StateParts } from '../engine/state.js';
@@ -107,7 +108,7 @@ export class Durable {
 
   /** Recovers the state (snapshot + log) and opens the log for appends. */
   static async open(opts: DurableOptions, serviceOptions: ServiceOptions): Promise<Durable> {
-    lockStateDir(opts.stateDir);
+    lockStateDir(opts.stateDir, opts.log);
     const local = new Backups(new FsBackend(join(opts.stateDir, 'snapshots')));
     const skipped: string[] = [];
     let service: Service | undefined;
@@ -452,30 +453,77 @@ export class Durable {
 
 /**
  * One writer per state directory: a second process appending to the same log would interleave
- * records. The lock file holds the owner's pid; a lock left by a process that died (kill -9) is
- * taken over.
+ * records. The LOCK file holds the owner's pid and host name, and the owner touches it every
+ * LOCK_REFRESH_MS. On the same host a lock whose process is gone (kill -9) is taken over at
+ * once. A lock from another host (another container on a shared volume: every container's
+ * process is pid 1) is taken over only once it has not been touched for LOCK_STALE_MS, so that
+ * a replacement task starts after a crash while a live writer elsewhere is never joined.
  */
-function lockStateDir(dir: string): void {
+const LOCK_REFRESH_MS = 10_000;
+const LOCK_STALE_MS = 30_000;
+const lockTimers = new Map<string, NodeJS.Timeout>();
+
+function lockStateDir(dir: string, log?: { warn(o: object, m: string): void }): void {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'LOCK');
+  const mine = `${JSON.stringify({ pid: process.pid, host: hostname() })}\n`;
   try {
-    writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
-    return;
+    writeFileSync(path, mine, { flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const owner = readLock(path);
+    const sameHost = owner.host === undefined || owner.host === hostname();
+    if (sameHost) {
+      if (owner.pid > 0 && owner.pid !== process.pid && alive(owner.pid))
+        throw new Error(
+          `STATE_DIR ${dir} is in use by process ${owner.pid} (its LOCK file): one birdie per state directory`,
+        );
+    } else {
+      const age = Date.now() - statSync(path).mtimeMs;
+      if (age < LOCK_STALE_MS)
+        throw new Error(
+          `STATE_DIR ${dir} is in use by process ${owner.pid} on host ${owner.host} (its LOCK file was refreshed ${Math.round(age / 1000)} s ago): one birdie per state directory; a lock not refreshed for ${LOCK_STALE_MS / 1000} s is taken over`,
+        );
+      log?.warn(
+        { host: owner.host, pid: owner.pid, age_ms: Math.round(age) },
+        'taking over a stale LOCK left by another host',
+      );
+    }
+    writeFileSync(path, mine);
   }
-  const pid = Number(readFileSync(path, 'utf8').trim());
-  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
-    throw new Error(
-      `STATE_DIR ${dir} is in use by process ${pid} (its LOCK file): one birdie per state directory`,
-    );
-  writeFileSync(path, `${process.pid}\n`);
+  const timer = setInterval(() => {
+    try {
+      const now = new Date();
+      utimesSync(path, now, now);
+    } catch {
+      // the directory went away: close() follows
+    }
+  }, LOCK_REFRESH_MS);
+  timer.unref();
+  lockTimers.set(dir, timer);
+}
+
+function readLock(path: string): { pid: number; host: string | undefined } {
+  const raw = readFileSync(path, 'utf8').trim();
+  try {
+    const o = JSON.parse(raw) as { pid?: unknown; host?: unknown };
+    if (typeof o === 'object' && o !== null)
+      return { pid: Number(o.pid) || 0, host: typeof o.host === 'string' ? o.host : undefined };
+  } catch {
+    // a lock of an earlier version: the pid alone
+  }
+  const pid = Number(raw);
+  return { pid: Number.isInteger(pid) ? pid : 0, host: undefined };
 }
 
 function unlockStateDir(dir: string): void {
+  clearInterval(lockTimers.get(dir));
+  lockTimers.delete(dir);
   const path = join(dir, 'LOCK');
   try {
-    if (Number(readFileSync(path, 'utf8').trim()) === process.pid) unlinkSync(path);
+    const owner = readLock(path);
+    if (owner.pid === process.pid && (owner.host === undefined || owner.host === hostname()))
+      unlinkSync(path);
   } catch {
     // already gone
   }

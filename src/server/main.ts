@@ -72,7 +72,15 @@ export async function serve(config: Config): Promise<Running> {
     'birdie is listening',
   );
   // probes answer while the state loads; /ready turns 200 when it is in place
-  await load();
+  try {
+    await load();
+  } catch (err) {
+    // a process that cannot load its state must not stay up looking alive (/health 200):
+    // it stops, so that a supervisor restarts it or an operator sees why
+    app.log.fatal({ err: (err as Error).message }, 'the state could not be loaded: stopping');
+    await app.close();
+    throw new StartError((err as Error).message);
+  }
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
@@ -96,7 +104,14 @@ export async function serve(config: Config): Promise<Running> {
 
 /** Runs until a signal; resolves with the exit code. */
 export async function serveUntilSignal(config: Config): Promise<number> {
-  const running = await serve(config);
+  let running: Running;
+  try {
+    running = await serve(config);
+  } catch (err) {
+    // already logged as fatal
+    if (err instanceof StartError) return 1;
+    throw err;
+  }
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       if (running.ctx.shuttingDown) {
@@ -127,3 +142,6 @@ export async function serveUntilSignal(config: Config): Promise<number> {
     process.on('SIGINT', onSignal);
   });
 }
+
+/** The service could not start (its state could not be loaded); the log says why. */
+class StartError extends Error {}

@@ -142,3 +142,42 @@ test('a bad configuration stops startup with one message listing every problem',
     ].join('\n'),
   );
 });
+
+test('a state that cannot be loaded stops the process (exit 1, a fatal line), it does not stay up looking alive', {
+  timeout: 60_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'birdie-badstate-'));
+  try {
+    // a state made at one dimension, then a start at another: the snapshot is refused
+    const env = { ...process.env, STATE_DIR: dir, PORT: String(await freePort()), LOG_LEVEL: 'info' };
+    const first = spawn(process.execPath, ['bin/birdie.js', 'serve'], {
+      cwd: root,
+      env: { ...env, EMBEDDING_DIM: '64' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await waitReady(`http://127.0.0.1:${env.PORT}`, first, 30_000);
+    first.kill('SIGTERM');
+    await new Promise((r) => first.on('exit', r));
+    const second = spawn(process.execPath, ['bin/birdie.js', 'serve'], {
+      cwd: root,
+      env: { ...env, EMBEDDING_DIM: '128' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    second.stdout?.on('data', (d) => {
+      out += d;
+    });
+    const code = await new Promise<number | null>((resolve) => second.on('exit', (c) => resolve(c)));
+    assert.equal(code, 1);
+    const fatal = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; err?: string })
+      .find((l) => l.level === 60);
+    assert.ok(fatal, out);
+    assert.equal(fatal.msg, 'the state could not be loaded: stopping');
+    assert.match(String(fatal.err), /dimension 64.*dimension 128|64.*128/s);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
