@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   quality: async () => (await import('./quality.js')).quality,
   http: async () => (await import('./http.js')).http,
   durability: async () => (await import('./durability.js')).durability,
+  soak: async () => (await import('./soak.js')).soak,
 };
 
 function usage(): string {

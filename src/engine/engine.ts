@@ -73,6 +73,8 @@ export interface EngineEvents {
   rebuilt?(e: RebuildEvent): void;
   /** A sweep removed clusters: `expired` by the expiry window, `outliers` by the outlier one. */
   swept?(expired: number, outliers: number): void;
+  /** At MAX_CLUSTERS_IN_MEMORY, this many outliers were removed instead of a rebuild. */
+  evicted?(outliers: number): void;
 }
 
 export interface TweetInput {
@@ -415,7 +417,9 @@ export class ClusterEngine {
     this.offerRep(cluster, s, t, similarity);
     this._tweets++;
     if (this._maxClusters > 0 && this.tree.size > this._maxClusters) {
-      this.rebuild();
+      // BIRCH's outlier handling first: the oldest clusters too small to be stories go, and
+      // only when they are not enough is the threshold loosened
+      if (!this.evictOutliers(cluster)) this.rebuild();
       const to = this.resolve(cluster);
       if (to !== undefined && to !== cluster) {
         cluster = to;
@@ -559,6 +563,29 @@ export class ClusterEngine {
   }
 
   /**
+   * At the cap, BIRCH sets outliers aside before it loosens its threshold: here the clusters
+   * under `minClusterSize` (not stories) go, the longest quiet first (ties: older id), until the
+   * tree is back at 90% of the cap. `keep` (the cluster of the tweet being applied) stays. True
+   * when that was enough; false (nothing removed) when there are too few outliers, and a rebuild
+   * must merge instead.
+   */
+  private evictOutliers(keep: number): boolean {
+    const target = Math.max(1, Math.floor(this._maxClusters * REBUILD_TARGET));
+    const need = this.tree.size - target;
+    if (this._minClusterSize <= 1 || need <= 0) return false;
+    const outliers: [number, number][] = [];
+    for (const [id, s] of this.state)
+      if (id !== keep && this.tree.count(id) < this._minClusterSize) outliers.push([id, s.lastSeen]);
+    if (outliers.length < need) return false;
+    outliers.sort((x, y) => x[1] - y[1] || x[0] - y[0]);
+    const gone = outliers.slice(0, need).map(([id]) => id);
+    this.removeClusters(gone);
+    this._outliers += gone.length;
+    this.events.evicted?.(gone.length);
+    return true;
+  }
+
+  /**
    * Keeps the tree within `maxClusters`, as the original BIRCH does when it runs out of memory:
    * loosen the absorb bound and rebuild the tree from its leaf entries, pass after pass, until
    * it holds at most 90% of the cap. Each pass widens the bound's distance by 25% (1 - cos in
@@ -589,9 +616,10 @@ export class ClusterEngine {
       best = at(loose);
       passes++;
     }
-    // bisect while the result merges much more than needed (below 3/4 of the cap)
-    const enough = Math.floor(this._maxClusters * 0.75);
-    while (best.tree.size < enough && Math.abs(tight - loose) > 0.002 && passes < 40) {
+    // bisect while the result merges much more than needed (below 60% of the cap), at most 3
+    // times: each trial is a whole rebuild
+    const enough = Math.floor(this._maxClusters * 0.6);
+    for (let step = 0; step < 3 && best.tree.size < enough && Math.abs(tight - loose) > 0.002; step++) {
       const mid = (tight + loose) / 2;
       const trial = at(mid);
       passes++;

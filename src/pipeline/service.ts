@@ -65,6 +65,8 @@ export interface Observer {
   rebuilt?(e: RebuildEvent): void;
   /** expiry removed clusters: by the window, and outliers by theirs */
   swept?(expired: number, outliers: number): void;
+  /** at MAX_CLUSTERS_IN_MEMORY, outliers were removed instead of a rebuild */
+  evicted?(outliers: number): void;
   /** a memory cap started to act (the first time in this process): the oldest go from now on */
   capReached?(setting: 'MAX_TWEET_EMBEDDINGS' | 'MAX_TWEET_IDS'): void;
 }
@@ -836,5 +838,6 @@ function engineEvents(o: Observer): EngineEvents {
   return {
     rebuilt: (e) => o.rebuilt?.(e),
     swept: (expired, outliers) => o.swept?.(expired, outliers),
+    evicted: (outliers) => o.evicted?.(outliers),
   };
 }

@@ -144,6 +144,8 @@ export function serviceOptions(
         { setting },
         `${setting} reached: the oldest ${setting === 'MAX_TWEET_IDS' ? 'ids are forgotten (a repeat of one is clustered again)' : 'held tweets are dropped (GET /tweets/:id answers 404 for them)'} from now on`,
       );
+    observer.evicted = (outliers) =>
+      log.info({ outliers }, 'MAX_CLUSTERS_IN_MEMORY reached: the longest quiet outliers were removed');
     observer.swept = (expired, outliers) => {
       swept?.(expired, outliers);
       log.info({ expired, outliers }, 'expiry removed clusters');

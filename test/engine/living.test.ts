@@ -898,7 +898,8 @@ test('state round trip: exportState -> fromState -> exportState is identical, an
     const o: EngineOptions = {
       dim: 48,
       branchingFactor: 6,
-      maxClusters: 60,
+      // under the number of live stories: outliers are evicted first, and rebuilds still come
+      maxClusters: 40,
       expiryMs: 40 * MIN,
       minClusterSize: 3,
       outlierExpiryMs: 5 * MIN,
@@ -913,14 +914,17 @@ test('state round trip: exportState -> fromState -> exportState is identical, an
     );
     const a = new ClusterEngine(o);
     for (const t of tweets.slice(0, 8000)) a.apply(t);
-    assert.ok(a.rebuilds > 0 && a.expired > 0 && a.outliersRemoved > 0 && a.mergeRecordSize > 0);
+    assert.ok(
+      a.rebuilds > 0 && a.expired > 0 && a.outliersRemoved > 0 && a.mergeRecordSize > 0,
+      `rebuilds ${a.rebuilds}, expired ${a.expired}, outliers ${a.outliersRemoved}, merge record ${a.mergeRecordSize}`,
+    );
     const parts = a.exportState();
     const b = ClusterEngine.fromState(copyParts(parts));
     assert.deepEqual(b.exportState(), parts);
     assert.deepEqual(b.exportState(), a.exportState(), 'exporting changes nothing');
     for (const k of ['now', 'tweets', 'expired', 'outliersRemoved', 'rebuilds', 'mergedClusters'] as const)
       assert.equal(b[k], a[k], k);
-    assert.equal(b.maxClusters, 60);
+    assert.equal(b.maxClusters, 40);
     assert.equal(b.minClusterSize, 3);
     assert.equal(b.outlierExpiryMs, 5 * MIN);
     assert.equal(b.expiryMs, 40 * MIN);
@@ -929,8 +933,8 @@ test('state round trip: exportState -> fromState -> exportState is identical, an
     // the same stream on both: the same answers (through rebuilds, sweeps), the same state; a
     // lower cap on both (a live change) makes the continuation rebuild in both modes
     const rebuildsBefore = a.rebuilds;
-    a.maxClusters = 30;
-    b.maxClusters = 30;
+    a.maxClusters = 20;
+    b.maxClusters = 20;
     for (const t of tweets.slice(8000)) assert.deepEqual(b.apply(t), a.apply(t));
     assert.ok(a.rebuilds > rebuildsBefore, 'the continuation rebuilt too');
     assert.deepEqual(b.exportState(), a.exportState());
@@ -1000,4 +1004,49 @@ test('radius mode: rebuilds never widen the radius to where every tweet joins on
       `rebuild ${ev.clustersBefore} -> ${ev.clustersAfter} clusters at radius ${ev.thresholdAfter}`,
     );
   assert.ok(e.clusterCount > 1, `${e.clusterCount} cluster(s) at the end`);
+});
+
+test('at the cap, the longest quiet outliers go first; a rebuild comes only when they are too few', () => {
+  const evicted: number[] = [];
+  const e = new ClusterEngine({
+    dim: DIM,
+    threshold: 0.5,
+    branchingFactor: 4,
+    minSimilarity: 0.5,
+    minClusterSize: 2,
+    maxClusters: 10,
+    events: { evicted: (n) => evicted.push(n) },
+  });
+  // two stories of two tweets each, then single tweets on distinct axes, a minute apart
+  const story = [e.apply(at(T0, axis(0))).cluster, e.apply(at(T0 + 1, axis(1))).cluster];
+  e.apply(at(T0 + 2, axis(0)));
+  e.apply(at(T0 + 3, axis(1)));
+  const singles: number[] = [];
+  for (let i = 2; i < 11; i++) singles.push(e.apply(at(T0 + i * MIN, axis(i))).cluster);
+  // 11 clusters > 10: back to 9 (90% of the cap) by removing the two quietest singles
+  assert.deepEqual(evicted, [2]);
+  assert.equal(e.clusterCount, 9);
+  assert.equal(e.rebuilds, 0);
+  assert.equal(e.outliersRemoved, 2);
+  assert.deepEqual(
+    ids(e),
+    [...story, ...singles.slice(2)].sort((a, b) => a - b),
+  );
+  // only stories left beyond the cap: a rebuild must merge
+  const f = new ClusterEngine({
+    dim: DIM,
+    threshold: 0.5,
+    branchingFactor: 4,
+    minSimilarity: 0.5,
+    minClusterSize: 2,
+    maxClusters: 4,
+  });
+  for (let i = 0; i < 5; i++) {
+    const v = axis(i);
+    f.apply(at(T0 + i, v));
+    f.apply(at(T0 + i, v));
+  }
+  assert.equal(f.outliersRemoved, 0);
+  assert.equal(f.rebuilds, 1);
+  assert.ok(f.clusterCount <= 4, `${f.clusterCount} clusters`);
 });
