@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   http: async () => (await import('./http.js')).http,
   durability: async () => (await import('./durability.js')).durability,
   soak: async () => (await import('./soak.js')).soak,
+  embed: async () => (await import('./embed.js')).embed,
 };
 
 function usage(): string {
