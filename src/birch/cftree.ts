@@ -355,6 +355,93 @@ export class CFTree {
     return this.insertScratch(n, ss, sq, id);
   }
 
+  /**
+   * Inserts one point into the cluster the caller chose, for an absorb test that lives outside
+   * the tree (the engine's Dirichlet-multinomial test, src/birch/dmm.ts): into cluster `target`
+   * (its entry and every ancestor's CF grow by the point), or, when `target` is -1, into a new
+   * leaf entry placed by the usual descent (nearest by the tree's measure; the node splits when
+   * full). Returns the cluster id; `lastCreated` says which. The tree stays an index of the
+   * clusters' CFs: only the decision who absorbs whom is taken elsewhere.
+   */
+  insertAt(x: ArrayLike<number>, target: number, offset = 0): number {
+    const m = this.mem;
+    const d = this.dim;
+    if (target !== -1 && !this.loc.has(target)) throw new RangeError(`cluster ${target} is not in the tree`);
+    for (let i = 0; i < d; i++) {
+      const v = x[offset + i];
+      m[this.scrLS + i] = v;
+      m[this.scrCent + i] = v;
+    }
+    const ss =
+      this.kernelNorm !== undefined
+        ? this.kernelNorm(this.scrLS * 8, d)
+        : dotFma4(m, this.scrLS, this.scrLS, d);
+    if (target === -1) return this.insertScratch(1, ss, ss, undefined, true);
+    this.gatherNonZeros();
+    this.addScratchAt(target, 1, ss, ss);
+    return target;
+  }
+
+  /**
+   * Moves cluster `from` into cluster `to`: `to`'s CF becomes the sum of both and `from` leaves
+   * the tree (as `remove` does). For merges decided outside the tree (a stale outlier joining
+   * the story it belongs to). `to` keeps its id.
+   */
+  absorbInto(from: number, to: number): void {
+    if (from === to) throw new RangeError(`cannot merge cluster ${from} into itself`);
+    const lf = this.loc.get(from);
+    if (lf === undefined || !this.loc.has(to))
+      throw new RangeError(`cluster ${lf === undefined ? from : to} is not in the tree`);
+    const m = this.mem;
+    const d = this.dim;
+    const node = Math.floor(lf / this.cap);
+    const b = this.base(node);
+    const slot = lf - node * this.cap;
+    const n = m[b + this.offN + slot];
+    const ssIn = m[b + this.offSS + slot];
+    const ls = b + this.offLS + slot * d;
+    const inv = 1 / n;
+    let sq = 0;
+    for (let i = 0; i < d; i++) {
+      const v = m[ls + i];
+      m[this.scrLS + i] = v;
+      const c = inv * v;
+      m[this.scrCent + i] = c;
+      sq += c * c;
+    }
+    // remove() moves entries and frees nodes but leaves the scratch alone
+    this.remove(from);
+    this.gatherNonZeros();
+    this.addScratchAt(to, n, ssIn, sq);
+  }
+
+  /** Adds the scratch CF to leaf entry `id` and to each of its ancestors, bottom up. */
+  private addScratchAt(id: number, nIn: number, ssIn: number, sqIn: number): void {
+    const l = this.loc.get(id) as number;
+    let node = Math.floor(l / this.cap);
+    let slot = l - node * this.cap;
+    this.lastNode = node;
+    this.lastSlot = slot;
+    this.lastCreated = false;
+    for (;;) {
+      this.addScratchToEntry(node, slot, nIn, ssIn, sqIn, this.lsDotScratch(node, slot));
+      if (node === this.root) break;
+      const b = this.base(node);
+      slot = this.mem[b + H_PSLOT] | 0;
+      node = this.mem[b + H_PARENT] | 0;
+    }
+    this._points += nIn;
+  }
+
+  /** LS.x of entry (node, slot) with the scratch centroid x (sparse when x is). */
+  private lsDotScratch(node: number, slot: number): number {
+    const d = this.dim;
+    const row = this.base(node) + this.offLS + slot * d;
+    return this.nnz >= 0
+      ? dotSparse(this.mem, row, this.scrCent, this.nzIdx, this.nnz, d - (d & 7))
+      : dot(this.mem, row, this.scrCent, d);
+  }
+
   /** Inserts every row of a row-major matrix; fills `out` with the cluster ids. */
   insertBatch(rows: ArrayLike<number>, count: number, out?: Float64Array): Float64Array {
     const ids = out ?? new Float64Array(count);
@@ -363,7 +450,7 @@ export class CFTree {
   }
 
   /** The incoming CF is in scratch: LS at scrLS, centroid at scrCent, with n, ss and |c|^2. */
-  private insertScratch(nIn: number, ssIn: number, sqIn: number, keepId?: number): number {
+  private insertScratch(nIn: number, ssIn: number, sqIn: number, keepId?: number, fresh = false): number {
     let m = this.mem;
     this.gatherNonZeros();
     // ---- descend: at each level the entry with the smallest |c|^2 - 2 c.x (ties: lowest index)
@@ -387,6 +474,11 @@ export class CFTree {
     let id: number;
     if (count === 0) {
       id = this.appendFromScratch(node, nIn, ssIn, sqIn, keepId);
+    } else if (fresh) {
+      // the caller decided: a new entry (insertAt with target -1)
+      id = this.appendFromScratch(node, nIn, ssIn, sqIn, keepId);
+      count++;
+      split = count > this.branchingFactor;
     } else {
       const slot = this.closest(node);
       if (this.tryMerge(node, slot, nIn, ssIn, sqIn)) {

@@ -3,7 +3,16 @@
  */
 
 import { once } from 'node:events';
-import { createWriteStream, type ReadStream, statSync, type WriteStream } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  type ReadStream,
+  renameSync,
+  statSync,
+  unlinkSync,
+  type WriteStream,
+} from 'node:fs';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ClusterEngine } from '../engine/engine.js';
 import { evaluate, formatReport, type QualityReport } from '../engine/quality.js';
@@ -24,9 +33,14 @@ Input
   --time-field NAME        field holding the tweet's time (default: created_at)
   --label-field NAME       ground-truth label: prints NMI, ARI, homogeneity, completeness, purity
   --format jsonl|csv       override the format guessed from the file name
-Clustering
-  --similarity S           a tweet joins its nearest cluster when its cosine with the
-                           cluster's centroid is >= S (default: ${DEFAULTS.similarity})
+Clustering (default: the Dirichlet-multinomial test on each tweet's terms)
+  --alpha A                DMM: weight of a new cluster per recent tweet (default: ${DEFAULTS.dmm.alpha})
+  --beta B                 DMM: pseudo-count of each term in each cluster (default: ${DEFAULTS.dmm.beta})
+  --half-life N            DMM: a cluster's pull halves every N tweets (default: ${DEFAULTS.dmm.halfLife})
+  --outlier-size N         DMM: clusters under N tweets join their best cluster once stale
+                           (default: ${DEFAULTS.dmm.outlierSize}; 1: never)
+  --similarity S           instead: a tweet joins its nearest cluster when its cosine with the
+                           cluster's centroid is >= S (${DEFAULTS.similarity} is a fair value)
   --threshold T            use sklearn's BIRCH radius test instead: join when the merged
                            cluster's radius stays <= T (unit vectors: cos >= 1 - 2T^2 for a pair)
   --branching-factor B     entries per CF-tree node (default: ${DEFAULTS.branchingFactor})
@@ -34,7 +48,9 @@ Clustering
   --topics N               group the clusters into N topics (global step)
   --topic-threshold X      group clusters whose average cosine similarity is >= X
 Output
-  --out FILE               one JSON line per input row, in input order: {"id","cluster"[,"topic"]}
+  --out FILE               one JSON line per input row, in input order: {"id","cluster"[,"topic"]};
+                           the cluster is the one the API answers for the tweet after the last
+                           row (a cluster merged away answers with the one that absorbed it)
   --clusters-out FILE      one JSON line per cluster: id, n, first/last seen, cohesion, growth,
                            terms, hashtags, representatives, timeline, centroid
   --metrics-json FILE      quality metrics as JSON (with --label-field)
@@ -72,6 +88,10 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       format: { type: 'string' },
       threshold: { type: 'string' },
       similarity: { type: 'string' },
+      alpha: { type: 'string' },
+      beta: { type: 'string' },
+      'half-life': { type: 'string' },
+      'outlier-size': { type: 'string' },
       'branching-factor': { type: 'string' },
       dim: { type: 'string' },
       topics: { type: 'string' },
@@ -100,12 +120,35 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   if (values.threshold !== undefined && values.similarity !== undefined)
     throw new UsageError('give --similarity or --threshold, not both');
   const threshold = num(values.threshold, '--threshold', DEFAULTS.threshold, (v) => v > 0);
+  const useDmm = values.threshold === undefined && values.similarity === undefined;
+  const dmmFlags = ['alpha', 'beta', 'half-life', 'outlier-size'] as const;
+  if (!useDmm && dmmFlags.some((f) => values[f] !== undefined))
+    throw new UsageError(
+      `--${dmmFlags.find((f) => values[f] !== undefined)} is a DMM setting: not with --similarity or --threshold`,
+    );
+  const dmm = useDmm
+    ? {
+        alpha: num(values.alpha, '--alpha', DEFAULTS.dmm.alpha, (v) => v > 0),
+        beta: num(values.beta, '--beta', DEFAULTS.dmm.beta, (v) => v > 0),
+        halfLife: num(values['half-life'], '--half-life', DEFAULTS.dmm.halfLife, (v) => v > 0),
+        outlierSize: num(
+          values['outlier-size'],
+          '--outlier-size',
+          DEFAULTS.dmm.outlierSize,
+          (v) => Number.isInteger(v) && v >= 0,
+        ),
+      }
+    : undefined;
   const minSimilarity =
-    values.threshold !== undefined
+    values.threshold !== undefined || dmm !== undefined
       ? undefined
       : num(values.similarity, '--similarity', DEFAULTS.similarity, (v) => v >= -1 && v <= 1);
   const absorb =
-    minSimilarity === undefined ? `radius threshold ${threshold}` : `similarity ${minSimilarity}`;
+    dmm !== undefined
+      ? `DMM alpha ${dmm.alpha} beta ${dmm.beta} half-life ${dmm.halfLife} outlier size ${dmm.outlierSize}`
+      : minSimilarity === undefined
+        ? `radius threshold ${threshold}`
+        : `similarity ${minSimilarity}`;
   const branchingFactor = num(
     values['branching-factor'],
     '--branching-factor',
@@ -142,13 +185,16 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   let engine: ClusterEngine | undefined =
     text === undefined
       ? undefined
-      : new ClusterEngine({ dim: text.dim, threshold, branchingFactor, minSimilarity });
+      : new ClusterEngine({ dim: text.dim, threshold, branchingFactor, minSimilarity, dmm });
   let vectorDim: number | undefined;
 
   // rows are kept for the quality metrics, or to write --out after the topic step
   const rows: Row[] = [];
   const keepRows = labelField !== undefined || (values.out !== undefined && topicOpts !== undefined);
-  const outStream = values.out !== undefined && topicOpts === undefined ? openOut(values.out) : undefined;
+  // Written as the rows go, then once more through the merge record at the end (see `resolved`):
+  // the file is kept in a side file until then, so --out holds only final answers.
+  const partial = values.out === undefined ? undefined : `${values.out}.partial`;
+  const outStream = partial !== undefined && topicOpts === undefined ? openOut(partial) : undefined;
   const errorsByKind = new Map<string, number>();
   let skipped = 0;
   let clustered = 0;
@@ -172,7 +218,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
         const t = checked.tweet;
         if (t.vector !== undefined && engine === undefined) {
           vectorDim = t.vector.length;
-          engine = new ClusterEngine({ dim: vectorDim, threshold, branchingFactor, minSimilarity });
+          engine = new ClusterEngine({ dim: vectorDim, threshold, branchingFactor, minSimilarity, dmm });
           // the embedder still gives each tweet's terms to its cluster's summary
           text = new TextPipeline({ dim });
         }
@@ -187,7 +233,14 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       if (values.strict) {
         progress.clear();
         process.stderr.write(`birdie: ${msg}\n`);
-        outStream?.end();
+        if (outStream !== undefined && partial !== undefined && values.out !== undefined) {
+          await close(outStream);
+          await rewriteResolved(
+            partial,
+            values.out,
+            engine?.mergeRecordSize ? (c) => engine?.resolve(c) ?? c : undefined,
+          );
+        }
         return 2;
       }
       const kind = row.error.replace(/".*?"|\d+/g, '#');
@@ -211,6 +264,17 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     );
   }
   progress.clear();
+
+  // A tweet's cluster is what the API would answer for it now: the cluster it was assigned, or
+  // the one that absorbed that cluster since (outliers re-absorbed, rebuilds), as resolve() says.
+  const final = engine;
+  const resolved = (c: number): number => final?.resolve(c) ?? c;
+  for (const r of rows) if (r.cluster !== null) r.cluster = resolved(r.cluster);
+  if (outStream !== undefined && partial !== undefined && values.out !== undefined) {
+    await close(outStream);
+    await rewriteResolved(partial, values.out, engine?.mergeRecordSize === 0 ? undefined : resolved);
+  }
+  // the rate counts every tweet's final answer in, --out included; the topic step apart
   const seconds = (performance.now() - started) / 1000;
 
   let topics: Map<number, number> | undefined;
@@ -220,7 +284,6 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     for (const r of rows) if (!writeRow(s, r, topics)) await once(s, 'drain');
     await close(s);
   }
-  if (outStream !== undefined) await close(outStream);
   if (values['clusters-out'] !== undefined && engine !== undefined) {
     const s = openOut(values['clusters-out']);
     for (const c of engine.clusters(10)) {
@@ -270,8 +333,10 @@ export async function clusterCommand(argv: string[]): Promise<number> {
         tweetsPerSecond: clustered / seconds,
         skipped,
         rows: nRows,
-        threshold: minSimilarity === undefined ? threshold : null,
+        threshold: minSimilarity === undefined && dmm === undefined ? threshold : null,
         similarity: minSimilarity ?? null,
+        dmm: dmm ?? null,
+        merged: engine?.mergedClusters ?? 0,
         topics: topicQuality ?? null,
       };
       s.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -344,6 +409,27 @@ function close(s: WriteStream): Promise<void> {
     s.on('error', reject);
     s.end(resolve);
   });
+}
+
+/**
+ * Moves the side file of --out to its place; with `map`, rewrites each line's cluster through
+ * it on the way (one line at a time: the output can be larger than memory).
+ */
+async function rewriteResolved(from: string, to: string, map?: (c: number) => number): Promise<void> {
+  if (map === undefined) {
+    renameSync(from, to);
+    return;
+  }
+  const s = openOut(to);
+  const lines = createInterface({ input: createReadStream(from), crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const line of lines) {
+    if (line === '') continue;
+    const row = JSON.parse(line) as Record<string, unknown>;
+    if (typeof row.cluster === 'number') row.cluster = map(row.cluster);
+    if (!s.write(`${JSON.stringify(row)}\n`)) await once(s, 'drain');
+  }
+  await close(s);
+  unlinkSync(from);
 }
 
 function writeRow(s: WriteStream, r: Row, topics?: Map<number, number>): boolean {

@@ -130,7 +130,11 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     `suggested: ${name}=${pick.threshold} (the strictest that leaves at most ${pct(MAX_ALONE_SHARE)} of the tweets alone and no cluster over ${pct(MAX_LARGEST_SHARE)} of them${satisfies(pick) ? '' : '; none met both, this one comes closest'})\n`,
   );
   if (!radius && pick.threshold !== DEFAULTS.similarity)
-    process.stdout.write(`(the default is ${DEFAULTS.similarity})\n`);
+    process.stdout.write(`(cosine mode's usual value is ${DEFAULTS.similarity})\n`);
+  // the default absorb test is the DMM, which has no similarity threshold to tune
+  process.stdout.write(
+    `these thresholds apply with ${radius ? '--threshold / BIRCH_THRESHOLD' : '--similarity / SIMILARITY_THRESHOLD'}; the default absorb test (DMM) needs none\n`,
+  );
   return 0;
 }
 

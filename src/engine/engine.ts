@@ -6,7 +6,9 @@
  * A cluster is a leaf entry of the CF-tree; its id is the entry's stable id.
  */
 import { CFTree, type CFTreeState, type TreeShape } from '../birch/cftree.js';
+import { DmmModel, type DmmOptions, type DmmState } from '../birch/dmm.js';
 import { groupEntries } from '../birch/global.js';
+import { murmur3Utf16 } from '../text/murmur3.js';
 import { arr, num, StateError, type StateParts, strs, unnum } from './state.js';
 import { TopK } from './topk.js';
 
@@ -19,6 +21,13 @@ export interface EngineOptions {
   branchingFactor: number;
   /** When set, clusters absorb tweets by cosine to their centroid instead of by radius. */
   minSimilarity?: number;
+  /**
+   * When set, a tweet's terms decide its cluster by the Dirichlet-multinomial test
+   * (src/birch/dmm.ts), and stale outlier clusters are merged into the cluster they belong to
+   * (recorded like a rebuild's merges, see `resolve`). The tree then runs in cosine mode
+   * (`minSimilarity`, default 0, only shapes its descent and a rebuild) as the clusters' index.
+   */
+  dmm?: DmmOptions;
   /** Counters in each cluster's top-terms sketch (Space-Saving). */
   termSketchSize?: number;
   /**
@@ -154,13 +163,17 @@ interface ClusterState {
   tref: number;
 }
 
+/** Seed of the DMM's term hashes ("dmm!"). */
+const TERM_SEED = 0x646d6d21;
+/** The pseudo-term of a tweet without terms. */
+const NO_TERMS: readonly string[] = [''];
 /** Candidates kept per cluster for every representative shown: the spare ones stand in when the centroid moves. */
 const CANDIDATES_PER_REP = 2;
 /** The growth score's prior: one tweet per hour, weighing as much as 15 minutes of history. */
 const PRIOR_RATE = 1 / 3_600_000;
 const PRIOR_MS = 15 * 60_000;
 /** A rebuild aims below the cap by this factor, so that the next one is not one tweet away. */
-const REBUILD_TARGET = 0.9;
+const REBUILD_TARGET = 0.8;
 /** Each rebuild pass in radius mode widens the radius by this factor, up to MAX_RADIUS. */
 const REBUILD_STEP = 1.25;
 /** Unit vectors are never farther than radius 1 from a centroid: at 1 everything would merge. */
@@ -199,14 +212,20 @@ export class ClusterEngine {
   private _now = Number.NEGATIVE_INFINITY;
   private nextSweep = Number.NEGATIVE_INFINITY;
   private readonly centroid: Float64Array;
+  /** The DMM absorb test, when on (see EngineOptions.dmm). */
+  private dmm: DmmModel | undefined;
+  /** Scratch of one tweet's distinct term hashes and their counts, for the DMM. */
+  private termIds = new Uint32Array(64);
+  private termCounts = new Float64Array(64);
 
   constructor(opts: EngineOptions) {
     this.tree = new CFTree({
       dim: opts.dim,
       threshold: opts.threshold,
       branchingFactor: opts.branchingFactor,
-      minSimilarity: opts.minSimilarity,
+      minSimilarity: opts.dmm !== undefined ? (opts.minSimilarity ?? 0) : opts.minSimilarity,
     });
+    this.dmm = opts.dmm === undefined ? undefined : new DmmModel(opts.dmm);
     this.dim = opts.dim;
     this.sketchSize = positiveInt('termSketchSize', opts.termSketchSize ?? 32);
     this.tagSketchSize = positiveInt('hashtagSketchSize', opts.hashtagSketchSize ?? 16);
@@ -391,7 +410,16 @@ export class ClusterEngine {
         this.nextSweep = Number.POSITIVE_INFINITY;
       }
     }
-    let cluster = this.tree.insert(t.vector);
+    let cluster: number;
+    if (this.dmm !== undefined) {
+      // the clock of the DMM's recency is the count of tweets, this one included
+      const now = this._tweets + 1;
+      const n = this.distinctTerms(t.terms);
+      cluster = this.tree.insertAt(t.vector, this.dmm.choose(this.termIds, this.termCounts, n, now));
+      this.dmm.add(cluster, this.termIds, this.termCounts, n, now);
+    } else {
+      cluster = this.tree.insert(t.vector);
+    }
     let created = this.tree.lastCreated;
     let similarity = this.tree.lastSimilarity(t.vector);
     let s = this.state.get(cluster);
@@ -416,6 +444,15 @@ export class ClusterEngine {
     }
     this.offerRep(cluster, s, t, similarity);
     this._tweets++;
+    if (this.dmm !== undefined && this.dmm.outlierSize > 1 && this._tweets % this.outlierEvery() === 0) {
+      this.reabsorbOutliers();
+      const to = this.resolve(cluster);
+      if (to !== undefined && to !== cluster) {
+        cluster = to;
+        created = false;
+        similarity = this.tree.similarity(to, t.vector);
+      }
+    }
     if (this._maxClusters > 0 && this.tree.size > this._maxClusters) {
       // BIRCH's outlier handling first: the oldest clusters too small to be stories go, and
       // only when they are not enough is the threshold loosened
@@ -429,6 +466,82 @@ export class ClusterEngine {
       similarity = this.tree.similarity(cluster, t.vector);
     }
     return { id: t.id, cluster, created, similarity };
+  }
+
+  /**
+   * The distinct terms of a tweet as 32-bit hashes with their counts, into the scratch arrays;
+   * returns how many. A tweet without terms (only stop words, or none) gets one pseudo-term, so
+   * such tweets gather in one cluster instead of joining whichever cluster is largest.
+   */
+  private distinctTerms(terms: readonly string[] | undefined): number {
+    const list = terms === undefined || terms.length === 0 ? NO_TERMS : terms;
+    if (this.termIds.length < list.length) {
+      this.termIds = new Uint32Array(2 * list.length);
+      this.termCounts = new Float64Array(2 * list.length);
+    }
+    const ids = this.termIds;
+    const counts = this.termCounts;
+    let n = 0;
+    for (let i = 0; i < list.length; i++) {
+      const h = murmur3Utf16(list[i], TERM_SEED);
+      let j = 0;
+      while (j < n && ids[j] !== h) j++;
+      if (j < n) counts[j]++;
+      else {
+        ids[n] = h;
+        counts[n++] = 1;
+      }
+    }
+    return n;
+  }
+
+  /** Tweets between two outlier sweeps: a half-life, so an outlier waits 2 to 3 of them. */
+  private outlierEvery(): number {
+    return Math.max(1, Math.ceil((this.dmm as DmmModel).halfLife));
+  }
+
+  /**
+   * BIRCH's re-absorption of outliers, by the DMM: each stale small cluster (see
+   * DmmModel.staleOutliers) joins the cluster its tweets belong in (DmmModel.bestPartner), as
+   * a rebuild's merges do: its summary merges into the survivor and the merge is recorded, so
+   * its id still answers (`resolve`). One with no term in common with any cluster stays.
+   */
+  private reabsorbOutliers(): void {
+    const dmm = this.dmm as DmmModel;
+    const now = this._tweets;
+    const merged = new Map<number, number>();
+    for (const from of dmm.staleOutliers(now)) {
+      const to = dmm.bestPartner(from);
+      if (to < 0) continue;
+      this.tree.absorbInto(from, to);
+      dmm.merge(from, to, now);
+      const a = this.state.get(from);
+      const b = this.state.get(to);
+      if (a !== undefined && b !== undefined) {
+        this.mergeState(b, a);
+        this.rescoreReps(to, b);
+      }
+      this.state.delete(from);
+      this.mergedInto.set(from, to);
+      merged.set(from, to);
+    }
+    if (merged.size === 0) return;
+    this._merged += merged.size;
+    // records that led to a cluster merged now lead to its survivor (chains within this sweep too)
+    for (const [from, to] of this.mergedInto) {
+      let f = to;
+      for (let hop = 0; hop < 1000 && merged.has(f); hop++) f = merged.get(f) as number;
+      if (f !== to) this.mergedInto.set(from, f);
+    }
+    // bounded as a rebuild bounds it when there is a cap (oldest merges forgotten first); without
+    // a cap (the CLI) every merge is kept, as every cluster is
+    if (this._maxClusters > 0) {
+      const keep = Math.max(1000, 10 * this._maxClusters);
+      for (const from of this.mergedInto.keys()) {
+        if (this.mergedInto.size <= keep) break;
+        this.mergedInto.delete(from);
+      }
+    }
   }
 
   private newState(time: number): ClusterState {
@@ -542,6 +655,7 @@ export class ClusterEngine {
     for (const id of ids) {
       this.tree.remove(id);
       this.state.delete(id);
+      this.dmm?.remove(id, this._tweets);
     }
     // records that lead to a removed cluster lead nowhere now: the tweets that still name them
     // are answered as inactive either way
@@ -646,6 +760,7 @@ export class ClusterEngine {
       const a = this.state.get(from);
       const b = this.state.get(to);
       if (a !== undefined && b !== undefined) this.mergeState(b, a);
+      this.dmm?.merge(from, to, this._tweets);
       this.state.delete(from);
       this.mergedInto.set(from, to);
     }
@@ -711,6 +826,24 @@ export class ClusterEngine {
         r.idx === null ? this.tree.similarity(id, r.val) : this.tree.sparseSimilarity(id, r.idx, r.val, r.xx);
     s.reps.sort((x, y) => y.sim - x.sim || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
     s.reps.length = Math.min(s.reps.length, this.repCount * CANDIDATES_PER_REP);
+  }
+
+  /** Which test decides who absorbs a tweet (EngineOptions): 'dmm', 'cosine' or 'radius'. */
+  get absorb(): 'dmm' | 'cosine' | 'radius' {
+    if (this.dmm !== undefined) return 'dmm';
+    return this.tree.minSimilarity === undefined ? 'radius' : 'cosine';
+  }
+
+  /**
+   * DMM mode: the cluster a tweet with these terms would join if applied now, or undefined when
+   * it would start a new one (or the engine is not in DMM mode). Changes nothing: what a
+   * "would it join" query should answer, as `tree.wouldAbsorb` does in the other modes.
+   */
+  dmmChoice(terms: readonly string[] | undefined): number | undefined {
+    if (this.dmm === undefined) return undefined;
+    const n = this.distinctTerms(terms);
+    const c = this.dmm.choose(this.termIds, this.termCounts, n, this._tweets + 1);
+    return c < 0 ? undefined : c;
   }
 
   /** The nearest cluster to a vector and its similarity, without changing anything. */
@@ -901,6 +1034,13 @@ export class ClusterEngine {
       now: num(this._now),
       nextSweep: num(this.nextSweep),
     };
+    if (this.dmm !== undefined) {
+      const d = this.dmm.exportState();
+      out.arrays['dmm.clusters'] = d.clusters;
+      out.arrays['dmm.terms'] = d.terms;
+      out.arrays['dmm.counts'] = d.counts;
+      out.json.dmm = d.meta;
+    }
     return out;
   }
 
@@ -947,6 +1087,18 @@ export class ClusterEngine {
       throw new StateError(`state: ${(err as Error).message}`);
     }
     (engine as { tree: CFTree }).tree = tree;
+    if (j.dmm !== undefined) {
+      try {
+        engine.dmm = DmmModel.fromState({
+          meta: j.dmm as DmmState['meta'],
+          clusters: arr(parts, 'dmm.clusters', Float64Array),
+          terms: arr(parts, 'dmm.terms', Uint32Array),
+          counts: arr(parts, 'dmm.counts', Float64Array),
+        });
+      } catch (err) {
+        throw err instanceof StateError ? err : new StateError((err as Error).message);
+      }
+    }
     const ids = arr(parts, 'clusters.ids', Float64Array);
     const first = arr(parts, 'clusters.firstSeen', Float64Array);
     const last = arr(parts, 'clusters.lastSeen', Float64Array);
