@@ -34,6 +34,11 @@ export interface Config {
   redisUrl: string | undefined;
   embeddingCacheSize: number;
   embeddingCacheTtlSeconds: number;
+  absorb: 'auto' | 'dmm' | 'cosine' | 'radius';
+  dmmAlpha: number;
+  dmmBeta: number;
+  dmmHalfLife: number;
+  dmmOutlierSize: number;
   similarityThreshold: number;
   /** sklearn's radius threshold; when set, clusters absorb by radius instead of by cosine */
   birchThreshold: number | undefined;
@@ -311,6 +316,41 @@ export const OPTIONS: readonly Option[] = [
     },
   },
   {
+    env: 'ABSORB',
+    key: 'absorb',
+    default: 'auto',
+    doc: "How a tweet chooses its cluster: dmm (a Dirichlet-multinomial mixture on the tweet's words: the best on short texts), cosine (cosine to the nearest centroid, SIMILARITY_THRESHOLD), radius (sklearn's BIRCH, BIRCH_THRESHOLD). auto: radius when BIRCH_THRESHOLD is set, cosine when SIMILARITY_THRESHOLD is set or the embedder is a model or a service (the DMM reads words, not vectors), else dmm",
+    parse: oneOf(['auto', 'dmm', 'cosine', 'radius'] as const),
+  },
+  {
+    env: 'DMM_ALPHA',
+    key: 'dmmAlpha',
+    default: '0.1',
+    doc: 'ABSORB=dmm: weight of a new cluster per recent tweet (higher: more, smaller clusters)',
+    parse: num(0, 1000, { exclusiveMin: true }),
+  },
+  {
+    env: 'DMM_BETA',
+    key: 'dmmBeta',
+    default: '0.01',
+    doc: 'ABSORB=dmm: pseudo-count of every word in every cluster (higher: words shared with a cluster matter less)',
+    parse: num(0, 10, { exclusiveMin: true }),
+  },
+  {
+    env: 'DMM_HALF_LIFE',
+    key: 'dmmHalfLife',
+    default: '300',
+    doc: "ABSORB=dmm: a story's pull on new tweets halves every this many tweets without it (counted in tweets, not time)",
+    parse: int(1, 1e9),
+  },
+  {
+    env: 'DMM_OUTLIER_SIZE',
+    key: 'dmmOutlierSize',
+    default: '3',
+    doc: 'ABSORB=dmm: clusters under this many tweets join the story they belong to once two half-lives quiet (merged, the older id stays). 1: never',
+    parse: int(1, 1000),
+  },
+  {
     env: 'SIMILARITY_THRESHOLD',
     key: 'similarityThreshold',
     default: '0.25',
@@ -576,8 +616,20 @@ export function loadConfig(env: Env): Config {
     problems.push(
       'EMBEDDER=transformers needs EMBEDDING_MODEL_PATH (a local model directory) or EMBEDDING_MODEL (a hub name)',
     );
+  if (out.absorb === 'radius' && out.birchThreshold === undefined)
+    problems.push('ABSORB=radius needs BIRCH_THRESHOLD');
+  if (out.birchThreshold !== undefined && (out.absorb === 'dmm' || out.absorb === 'cosine'))
+    problems.push(
+      `BIRCH_THRESHOLD is set with ABSORB=${String(out.absorb)}: it applies only to ABSORB=radius`,
+    );
+  if (simSet && out.absorb === 'dmm')
+    problems.push('SIMILARITY_THRESHOLD is set with ABSORB=dmm: it applies only to ABSORB=cosine');
   if (out.embedder === 'http' && out.embeddingUrl === undefined)
     problems.push('EMBEDDER=http needs EMBEDDING_URL');
+  // ABSORB=auto is resolved here, where it is known whether SIMILARITY_THRESHOLD was given
+  if (out.absorb === 'auto')
+    out.absorb =
+      out.birchThreshold !== undefined ? 'radius' : simSet || out.embedder !== 'tfidf' ? 'cosine' : 'dmm';
   if (problems.length > 0) throw new ConfigError(problems);
   return out as Config;
 }
@@ -625,6 +677,8 @@ export function applyLiveChange(current: Config, change: Record<string, unknown>
     problems.push('birch_threshold can only change in radius mode (start with BIRCH_THRESHOLD set)');
   if ('similarity_threshold' in change && current.birchThreshold !== undefined)
     problems.push('similarity_threshold has no effect in radius mode (BIRCH_THRESHOLD is set)');
+  else if ('similarity_threshold' in change && absorbMode(current) === 'dmm')
+    problems.push('similarity_threshold has no effect with ABSORB=dmm (the mixture decides; see DMM_*)');
   if (problems.length > 0) throw new ConfigError(problems);
   return next;
 }
@@ -632,10 +686,14 @@ export function applyLiveChange(current: Config, change: Record<string, unknown>
 /** The live settings and other non-secret values, as the API shows them. */
 export function publicConfig(c: Config): Record<string, unknown> {
   return {
-    mode: c.birchThreshold === undefined ? 'cosine' : 'radius',
+    mode: absorbMode(c),
     log_level: c.logLevel,
     similarity_threshold: c.similarityThreshold,
     birch_threshold: c.birchThreshold ?? null,
+    dmm:
+      absorbMode(c) === 'dmm'
+        ? { alpha: c.dmmAlpha, beta: c.dmmBeta, half_life: c.dmmHalfLife, outlier_size: c.dmmOutlierSize }
+        : null,
     batch_size: c.batchSize,
     cluster_expiry_hours: c.clusterExpiryHours,
     min_cluster_size: c.minClusterSize,
@@ -709,4 +767,11 @@ function safeUrl(raw: string): string {
   } catch {
     return '(invalid URL)';
   }
+}
+
+/** The absorb test the config selects (loadConfig resolves ABSORB=auto; see its doc). */
+export function absorbMode(c: Config): 'dmm' | 'cosine' | 'radius' {
+  if (c.absorb !== 'auto') return c.absorb;
+  if (c.birchThreshold !== undefined) return 'radius';
+  return c.embedder !== 'tfidf' ? 'cosine' : 'dmm';
 }

@@ -51,6 +51,11 @@ const DEFAULTS: Config = {
   redisUrl: undefined,
   embeddingCacheSize: 10000,
   embeddingCacheTtlSeconds: 3600,
+  absorb: 'dmm',
+  dmmAlpha: 0.1,
+  dmmBeta: 0.01,
+  dmmHalfLife: 300,
+  dmmOutlierSize: 3,
   similarityThreshold: 0.25,
   birchThreshold: undefined,
   branchingFactor: 50,
@@ -333,7 +338,7 @@ test('the bad values of a .env file are reported like the environment’s', () =
 // ---------------------------------------------------------------- live changes
 
 test('a valid live change applies and leaves everything else as it was', () => {
-  const current = loadConfig({});
+  const current = loadConfig({ ABSORB: 'cosine' });
   const before = structuredClone(current);
   const next = applyLiveChange(current, {
     log_level: 'debug',
@@ -376,7 +381,7 @@ test('an unknown or non-live key is refused, naming the live ones', () => {
 });
 
 test('a bad value refuses the whole change: nothing changes, every problem is listed', () => {
-  const current = loadConfig({});
+  const current = loadConfig({ ABSORB: 'cosine' });
   const before = structuredClone(current);
   const cases: Record<string, unknown>[] = [
     { log_level: 'loud' },
@@ -404,7 +409,7 @@ test('a bad value refuses the whole change: nothing changes, every problem is li
 });
 
 test('mode rules: birch_threshold only in radius mode, similarity_threshold only in cosine mode', () => {
-  const cosine = loadConfig({});
+  const cosine = loadConfig({ ABSORB: 'cosine' });
   const radius = loadConfig({ BIRCH_THRESHOLD: '0.5' });
 
   // the tree's shape depends on the mode, so the mode cannot change live
@@ -418,6 +423,16 @@ test('mode rules: birch_threshold only in radius mode, similarity_threshold only
   // a bad radius is refused in radius mode too
   assert.throws(() => applyLiveChange(radius, { birch_threshold: 0 }), ConfigError);
   assert.equal(radius.birchThreshold, 0.5);
+  // with the mixture (the default), the cosine bound decides nothing
+  const e3 = configError(() => applyLiveChange(loadConfig({}), { similarity_threshold: 0.4 }));
+  assert.ok(e3.problems.some((p) => /similarity_threshold has no effect with ABSORB=dmm/.test(p)));
+  // and the settings must agree with the mode
+  const e4 = configError(() => loadConfig({ ABSORB: 'radius' }));
+  assert.deepEqual(e4.problems, ['ABSORB=radius needs BIRCH_THRESHOLD']);
+  const e5 = configError(() => loadConfig({ ABSORB: 'dmm', SIMILARITY_THRESHOLD: '0.3' }));
+  assert.deepEqual(e5.problems, [
+    'SIMILARITY_THRESHOLD is set with ABSORB=dmm: it applies only to ABSORB=cosine',
+  ]);
 });
 
 // ---------------------------------------------------------------- public view
@@ -437,7 +452,14 @@ test('publicConfig shows the settings and how many tokens, never a token', () =>
   assert.equal(shown.birch_threshold, 0.5);
 
   const plain = publicConfig(loadConfig({}));
-  assert.equal(plain.mode, 'cosine');
+  // the default with the built-in embedder: the Dirichlet-multinomial mixture
+  assert.equal(plain.mode, 'dmm');
+  assert.deepEqual(plain.dmm, { alpha: 0.1, beta: 0.01, half_life: 300, outlier_size: 3 });
+  assert.equal(publicConfig(loadConfig({ SIMILARITY_THRESHOLD: '0.3' })).mode, 'cosine');
+  assert.equal(
+    publicConfig(loadConfig({ EMBEDDER: 'http', EMBEDDING_URL: 'http://x/embed' })).mode,
+    'cosine',
+  );
   assert.equal(plain.birch_threshold, null); // JSON has no undefined
   assert.equal(plain.similarity_threshold, 0.25);
   // the live settings are all there under their API names

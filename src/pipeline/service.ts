@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Compile } from 'typebox/compile';
+import type { DmmOptions } from '../birch/dmm.js';
 import {
   ClusterEngine,
   type ClusterSummary,
@@ -28,6 +29,11 @@ export interface ServiceOptions {
   similarityThreshold: number;
   /** sklearn's radius threshold; when set, radius mode instead of cosine mode */
   birchThreshold: number | undefined;
+  /**
+   * The Dirichlet-multinomial absorb test on the tweets' words (src/birch/dmm.ts) instead of the
+   * cosine one; not with birchThreshold.
+   */
+  dmm?: DmmOptions;
   branchingFactor: number;
   maxTweetEmbeddings: number;
   maxTweetIds: number;
@@ -193,6 +199,7 @@ export class Service {
       // in cosine mode the tree still wants a radius; it only bounds nothing there
       threshold: opts.birchThreshold ?? 1,
       minSimilarity: radius ? undefined : opts.similarityThreshold,
+      dmm: radius ? undefined : opts.dmm,
       branchingFactor: opts.branchingFactor,
       expiryMs: opts.clusterExpiryHours * 3_600_000,
       minClusterSize: opts.minClusterSize ?? 1,
@@ -236,11 +243,11 @@ export class Service {
         `the state was made with embedder ${String(emb?.modelId)} (dimension ${String(emb?.dim)}); this service runs ${svc.modelId} (dimension ${svc.dim}): vectors of two models cannot share clusters (start with the same EMBEDDER settings, or a new STATE_DIR)`,
       );
     const engine = ClusterEngine.fromState(unnest(parts, 'engine', j.engine), engineEvents(svc.observer));
-    const radiusNow = opts.birchThreshold !== undefined;
-    const radiusThen = engine.tree.minSimilarity === undefined;
-    if (radiusNow !== radiusThen)
+    const modeNow = opts.birchThreshold !== undefined ? 'radius' : opts.dmm !== undefined ? 'dmm' : 'cosine';
+    const modeThen = engine.absorb;
+    if (modeNow !== modeThen)
       throw new StateError(
-        `the state was built in ${radiusThen ? 'radius (BIRCH_THRESHOLD)' : 'cosine (SIMILARITY_THRESHOLD)'} mode; this service is configured for the other: the mode cannot change over a state`,
+        `the state was built with ABSORB=${modeThen}; this service is configured for ABSORB=${modeNow}: the absorb test cannot change over a state`,
       );
     const state = parts.arrays['embedder.state'];
     if (!(state instanceof Uint8Array)) throw new StateError('state: the embedder state is missing');
@@ -495,6 +502,7 @@ export class Service {
     if ((q.text === undefined) === (q.embedding === undefined))
       throw new BirdieError('BRD_ERR_VALIDATION', 'give either text or embedding');
     let vector: Float32Array;
+    let terms: string[] | undefined;
     if (q.embedding !== undefined) {
       const v = this.vectorOf(q.embedding);
       if (typeof v === 'string')
@@ -507,9 +515,11 @@ export class Service {
       if (this.external !== undefined)
         throw new Error('this service embeds asynchronously: use predictAsync()');
       const clean: CleanTweet = { id: '', text: q.text ?? '', time: undefined, vector: undefined };
-      vector = this.text.embed(clean, false).vector;
+      const e = this.text.embed(clean, false);
+      vector = e.vector;
+      terms = e.terms;
     }
-    return this.predictVector(vector);
+    return this.predictVector(vector, terms);
   }
 
   /** `predict`, with a text embedded by the external embedder when there is one. */
@@ -517,20 +527,33 @@ export class Service {
     if (this.external === undefined || q.text === undefined || q.embedding !== undefined)
       return this.predict(q);
     let vector: Float32Array;
+    let terms: string[] | undefined;
     try {
       [vector] = await this.external.embed([q.text]);
+      terms = this.text.embed({ id: '', text: q.text, time: undefined, vector }, false).terms;
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       this.observer.embedderFailed?.(typeof code === 'string' ? code : 'EMBEDDER_ERROR');
       throw new BirdieError('BRD_ERR_EMBEDDER_UNAVAILABLE', embedderFailure(err));
     }
-    return this.predictVector(vector);
+    return this.predictVector(vector, terms);
   }
 
-  private predictVector(vector: Float32Array) {
+  private predictVector(vector: Float32Array, terms?: string[]) {
+    const tree = this.engine.tree;
+    if (this.engine.absorb === 'dmm' && terms !== undefined) {
+      // the mixture's choice for these words, exactly what ingesting the text now would do
+      const choice = this.engine.dmmChoice(terms);
+      const cluster = choice ?? tree.descend(vector);
+      if (cluster < 0) return { cluster_id: null, similarity: null, would_join: false };
+      return {
+        cluster_id: cluster,
+        similarity: tree.similarity(cluster, vector),
+        would_join: choice !== undefined,
+      };
+    }
     // the entry an insert would be compared with (one descent), so that `would_join` is what
     // ingesting it now would do; the exact nearest cluster (tree.nearest) can differ from it
-    const tree = this.engine.tree;
     const cluster = tree.descend(vector);
     if (cluster < 0) return { cluster_id: null, similarity: null, would_join: false };
     return {

@@ -12,7 +12,7 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
-import { type Config, environment } from '../config.js';
+import { absorbMode, type Config, environment } from '../config.js';
 import { BirdieError } from '../errors.js';
 import { Durable } from '../pipeline/durable.js';
 import { createEmbedder } from '../pipeline/embedders.js';
@@ -155,6 +155,15 @@ export function serviceOptions(
     embeddingDim: config.embeddingDim,
     similarityThreshold: config.similarityThreshold,
     birchThreshold: config.birchThreshold,
+    dmm:
+      absorbMode(config) === 'dmm'
+        ? {
+            alpha: config.dmmAlpha,
+            beta: config.dmmBeta,
+            halfLife: config.dmmHalfLife,
+            outlierSize: config.dmmOutlierSize,
+          }
+        : undefined,
     branchingFactor: config.branchingFactor,
     maxTweetEmbeddings: config.maxTweetEmbeddings,
     maxTweetIds: config.maxTweetIds,

@@ -11,10 +11,11 @@ test('GET /config shows settings and counts tokens without showing them', async 
   assert.equal(res.statusCode, 200);
   assert.doesNotMatch(res.body, /very-secret/);
   assert.deepEqual(res.json(), {
-    mode: 'cosine',
+    mode: 'dmm',
     log_level: 'info',
     similarity_threshold: 0.25,
     birch_threshold: null,
+    dmm: { alpha: 0.1, beta: 0.01, half_life: 300, outlier_size: 3 },
     batch_size: 500,
     cluster_expiry_hours: 24,
     min_cluster_size: 2,
@@ -46,7 +47,8 @@ test('GET /config shows settings and counts tokens without showing them', async 
 });
 
 test('POST /config/reload with a body: validated, applied, answered with the new config', async (t) => {
-  const { app, ctx } = await makeApp({ BATCH_SIZE: '3' });
+  // cosine mode, where similarity_threshold is a live setting
+  const { app, ctx } = await makeApp({ BATCH_SIZE: '3', ABSORB: 'cosine' });
   t.after(() => app.close());
   const res = await app.inject({
     method: 'POST',

@@ -338,7 +338,7 @@ describe('status endpoints', () => {
     assert.equal(s.clustering_stats.min_cluster_size, 2);
     assert.deepEqual(s.clustering_stats.threshold_in_use, { similarity_threshold: 0.25 });
     assert.deepEqual(s.tree, { height: 1, nodes: 1, leaves: 1, entries: 2, points: 2, branching_factor: 50 });
-    assert.equal(s.settings.mode, 'cosine');
+    assert.equal(s.settings.mode, 'dmm');
     assert.equal(s.settings.similarity_threshold, 0.25);
     assert.equal(s.memory.tweets_held, 2);
     assert.equal(s.clustering_stats.singletons, 2);

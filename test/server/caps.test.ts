@@ -131,7 +131,13 @@ test('MAX_CLUSTERS_IN_MEMORY, MAX_TWEET_EMBEDDINGS and MAX_TWEET_IDS act, say so
 test('a late tweet is clustered and counted; MIN_CLUSTER_SIZE changes live', async () => {
   const HOUR = 3_600_000;
   const { app } = await makeApp(
-    { EMBEDDING_DIM: String(DIM), CLUSTER_EXPIRY_HOURS: '1', ADMIN_TOKENS: 'admin-token-0123456789abcdef' },
+    {
+      EMBEDDING_DIM: String(DIM),
+      CLUSTER_EXPIRY_HOURS: '1',
+      ADMIN_TOKENS: 'admin-token-0123456789abcdef',
+      // the tweets' own vectors decide (the mixture would read their words)
+      ABSORB: 'cosine',
+    },
     { clock: () => T0 + 5 * HOUR },
   );
   try {
