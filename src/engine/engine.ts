@@ -173,7 +173,7 @@ const CANDIDATES_PER_REP = 2;
 const PRIOR_RATE = 1 / 3_600_000;
 const PRIOR_MS = 15 * 60_000;
 /** A rebuild aims below the cap by this factor, so that the next one is not one tweet away. */
-const REBUILD_TARGET = 0.8;
+const REBUILD_TARGET = 0.9;
 /** Each rebuild pass in radius mode widens the radius by this factor, up to MAX_RADIUS. */
 const REBUILD_STEP = 1.25;
 /** Unit vectors are never farther than radius 1 from a centroid: at 1 everything would merge. */
