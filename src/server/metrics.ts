@@ -216,7 +216,7 @@ export class Metrics {
     );
     counter(
       'birch_outliers_removed_total',
-      'Outliers (under MIN_CLUSTER_SIZE tweets) removed after OUTLIER_EXPIRY_HOURS without a tweet',
+      'Outliers (under MIN_CLUSTER_SIZE tweets) removed: quiet for OUTLIER_EXPIRY_HOURS, or the longest quiet at MAX_CLUSTERS_IN_MEMORY',
       (s) => s.engine.outliersRemoved,
     );
     counter(
@@ -226,7 +226,7 @@ export class Metrics {
     );
     counter(
       'birch_clusters_merged_total',
-      'Clusters absorbed by older ones in rebuilds (their ids lead to the survivor)',
+      'Clusters absorbed by others (rebuilds at MAX_CLUSTERS_IN_MEMORY; with ABSORB=dmm, stale small clusters re-absorbed): their ids lead to the survivor',
       (s) => s.engine.mergedClusters,
     );
   }
