@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { CFTree } from '../../src/birch/cftree.js';
+import { cosine } from '../helpers/vectors.js';
 
 const SEED = 0xab_50b;
 
@@ -46,18 +47,6 @@ const caseArb = fc.integer({ min: 2, max: 24 }).chain((dim) =>
     ),
   }),
 );
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 /** The merged entry's squared radius, SS/n - |LS/n|^2, for members + x. */
 function mergedRadius2(members: readonly Float64Array[], x: Float64Array): number {

@@ -22,6 +22,7 @@ import {
   type TweetInput,
 } from '../../src/engine/engine.js';
 import { Rng } from '../helpers/rng.js';
+import { cosine } from '../helpers/vectors.js';
 
 const SEED = 0xe1_61e;
 
@@ -283,18 +284,6 @@ function checkRepresentatives(s: ClusterSummary, m: Model, shown: number): void 
       want.map((w) => w.id),
       `the best representatives of ${s.id}`,
     );
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 function dist2(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -23,6 +23,7 @@ import {
 } from '../../src/engine/engine.js';
 import type { StateParts } from '../../src/engine/state.js';
 import { Rng } from '../helpers/rng.js';
+import { cosine } from '../helpers/vectors.js';
 
 const SEED = 0x11_71_9e;
 const T0 = Date.UTC(2024, 0, 1);
@@ -56,18 +57,6 @@ function at(time: number, vector: ArrayLike<number>, terms?: string[]): TweetInp
 
 function ids(e: ClusterEngine): number[] {
   return [...e.tree.sizes()].map(([id]) => id).sort((a, b) => a - b);
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 function close(actual: number, expected: number, tol: number, what: string): void {
