@@ -230,6 +230,9 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
   console.log(`embed: ${source}; ${fmtInt(bench.length)} tweets in calls of ${call}, ${runs} rounds`);
 
   const fake = await startFakeServer();
+  // the same client on the fake service, with JSON floats or base64 vectors
+  const fakeHttp = (base64: boolean) =>
+    new HttpEmbedder({ url: fake.url, dim: HTTP_DIM, model: 'fake', batchSize: 64, concurrency: 2, base64 });
   const loadStart = performance.now();
   const [tfMain, tfWorker, tfTwo] = await Promise.all([
     TransformersEmbedder.load({ modelPath: MODEL, threads: 0 }),
@@ -247,25 +250,12 @@ async function run(ctx: SuiteContext): Promise<Record<string, unknown>> {
     {
       name: 'http (openai, fake server)',
       note: `fixed ${HTTP_DIM}-dim vectors, batches of 64, 2 in flight`,
-      embedder: new HttpEmbedder({
-        url: fake.url,
-        dim: HTTP_DIM,
-        model: 'fake',
-        batchSize: 64,
-        concurrency: 2,
-      }),
+      embedder: fakeHttp(false),
     },
     {
       name: 'http (openai, base64)',
       note: 'the same, encoding_format base64',
-      embedder: new HttpEmbedder({
-        url: fake.url,
-        dim: HTTP_DIM,
-        model: 'fake',
-        batchSize: 64,
-        concurrency: 2,
-        base64: true,
-      }),
+      embedder: fakeHttp(true),
     },
   ];
 

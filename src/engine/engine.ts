@@ -566,11 +566,11 @@ export class ClusterEngine {
     if (b > s.head) {
       // the ring moves forward: the buckets it passes over start empty
       const steps = Math.min(k, b - s.head);
-      for (let j = 1; j <= steps; j++) s.buckets[(((s.head + j) % k) + k) % k] = 0;
+      for (let j = 1; j <= steps; j++) s.buckets[ring(s.head + j, k)] = 0;
       s.head = b;
     }
     // a tweet older than the ring's oldest bucket still counts in the size, not the timeline
-    if (b > s.head - k) s.buckets[((b % k) + k) % k]++;
+    if (b > s.head - k) s.buckets[ring(b, k)]++;
     if (time >= s.tref) {
       s.fast = s.fast * 2 ** ((s.tref - time) / this.recentMs) + 1;
       s.slow = s.slow * 2 ** ((s.tref - time) / this.baselineMs) + 1;
@@ -595,10 +595,7 @@ export class ClusterEngine {
     let same = false;
     for (let i = 0; i < reps.length; i++) {
       const r = reps[i];
-      r.sim =
-        r.idx === null
-          ? this.tree.similarity(cluster, r.val)
-          : this.tree.sparseSimilarity(cluster, r.idx, r.val, r.xx);
+      r.sim = this.repSimilarity(cluster, r);
       if (worst < 0 || r.sim < reps[worst].sim) worst = i;
       if (r.text === t.text) same = true;
     }
@@ -676,6 +673,11 @@ export class ClusterEngine {
     return gone;
   }
 
+  /** Clusters the tree is brought back to when it outgrows the cap: 90% of it. */
+  private capTarget(): number {
+    return Math.max(1, Math.floor(this._maxClusters * REBUILD_TARGET));
+  }
+
   /**
    * At the cap, BIRCH sets outliers aside before it loosens its threshold: here the clusters
    * under `minClusterSize` (not stories) go, the longest quiet first (ties: older id), until the
@@ -684,7 +686,7 @@ export class ClusterEngine {
    * must merge instead.
    */
   private evictOutliers(keep: number): boolean {
-    const target = Math.max(1, Math.floor(this._maxClusters * REBUILD_TARGET));
+    const target = this.capTarget();
     const need = this.tree.size - target;
     if (this._minClusterSize <= 1 || need <= 0) return false;
     const outliers: [number, number][] = [];
@@ -712,7 +714,7 @@ export class ClusterEngine {
     const before = this.tree.size;
     const cosine = this.tree.minSimilarity !== undefined;
     const boundBefore = cosine ? (this.tree.minSimilarity as number) : this.tree.threshold;
-    const target = Math.max(1, Math.floor(this._maxClusters * REBUILD_TARGET));
+    const target = this.capTarget();
     const old = this.tree;
     // Every trial rebuilds from the tree as it is (which a trial leaves untouched). First a bound
     // loose enough to fit is found, then the tightest that still fits is looked for between it
@@ -806,7 +808,7 @@ export class ClusterEngine {
     const merged = new Uint32Array(k);
     for (const s of [a, b]) {
       for (let bucket = s.head - k + 1; bucket <= s.head; bucket++) {
-        if (bucket > head - k) merged[((bucket % k) + k) % k] += s.buckets[((bucket % k) + k) % k];
+        if (bucket > head - k) merged[ring(bucket, k)] += s.buckets[ring(bucket, k)];
       }
     }
     b.buckets = merged;
@@ -820,10 +822,15 @@ export class ClusterEngine {
     for (const r of a.reps) if (!b.reps.some((x) => x.text === r.text)) b.reps.push(r);
   }
 
+  /** A candidate's cosine to the current centroid of cluster `id` (sparse when it is). */
+  private repSimilarity(id: number, r: Rep): number {
+    return r.idx === null
+      ? this.tree.similarity(id, r.val)
+      : this.tree.sparseSimilarity(id, r.idx, r.val, r.xx);
+  }
+
   private rescoreReps(id: number, s: ClusterState): void {
-    for (const r of s.reps)
-      r.sim =
-        r.idx === null ? this.tree.similarity(id, r.val) : this.tree.sparseSimilarity(id, r.idx, r.val, r.xx);
+    for (const r of s.reps) r.sim = this.repSimilarity(id, r);
     s.reps.sort((x, y) => y.sim - x.sim || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
     s.reps.length = Math.min(s.reps.length, this.repCount * CANDIDATES_PER_REP);
   }
@@ -1237,7 +1244,7 @@ export class ClusterEngine {
     const from = Math.max(Math.floor(s.firstSeen / this.bucketMs), now - k + 1, s.head - k + 1);
     const out: { start: number; count: number }[] = [];
     for (let b = from; b <= now; b++)
-      out.push({ start: b * this.bucketMs, count: b <= s.head ? s.buckets[((b % k) + k) % k] : 0 });
+      out.push({ start: b * this.bucketMs, count: b <= s.head ? s.buckets[ring(b, k)] : 0 });
     return out;
   }
 }
@@ -1375,6 +1382,11 @@ function looserSimilarity(tree: CFTree, target: number): number {
 
 function looserRadius(r: number): number {
   return Math.min(MAX_RADIUS, Math.max(r * REBUILD_STEP, r + 1e-6));
+}
+
+/** The slot of absolute bucket `b` in a ring of `k` (b may be negative). */
+function ring(b: number, k: number): number {
+  return ((b % k) + k) % k;
 }
 
 function positiveInt(name: string, v: number): number {

@@ -349,14 +349,10 @@ export class Service {
     }
     if (todo.length === 0) return p;
     const t0 = performance.now();
-    let vectors: Float32Array[];
-    try {
-      vectors = await this.external.embed(todo.map((i) => (p.items[i] as Checked).tweet.text));
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      this.observer.embedderFailed?.(typeof code === 'string' ? code : 'EMBEDDER_ERROR');
-      throw new BirdieError('BRD_ERR_EMBEDDER_UNAVAILABLE', embedderFailure(err));
-    }
+    const vectors = await this.embedExternally(
+      this.external,
+      todo.map((i) => (p.items[i] as Checked).tweet.text),
+    );
     todo.forEach((i, k) => {
       (p.items[i] as Checked).tweet.vector = vectors[k];
     });
@@ -526,17 +522,20 @@ export class Service {
   async predictAsync(q: PredictIn) {
     if (this.external === undefined || q.text === undefined || q.embedding !== undefined)
       return this.predict(q);
-    let vector: Float32Array;
-    let terms: string[] | undefined;
+    const [vector] = await this.embedExternally(this.external, [q.text]);
+    const { terms } = this.text.embed({ id: '', text: q.text, time: undefined, vector }, false);
+    return this.predictVector(vector, terms);
+  }
+
+  /** The external embedder's vectors; its failure is counted and answered as 503. */
+  private async embedExternally(embedder: Embedder, texts: string[]): Promise<Float32Array[]> {
     try {
-      [vector] = await this.external.embed([q.text]);
-      terms = this.text.embed({ id: '', text: q.text, time: undefined, vector }, false).terms;
+      return await embedder.embed(texts);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       this.observer.embedderFailed?.(typeof code === 'string' ? code : 'EMBEDDER_ERROR');
       throw new BirdieError('BRD_ERR_EMBEDDER_UNAVAILABLE', embedderFailure(err));
     }
-    return this.predictVector(vector, terms);
   }
 
   private predictVector(vector: Float32Array, terms?: string[]) {
