@@ -444,19 +444,18 @@ export class ClusterEngine {
     }
     this.offerRep(cluster, s, t, similarity);
     this._tweets++;
+    let merged = false;
     if (this.dmm !== undefined && this.dmm.outlierSize > 1 && this._tweets % this.outlierEvery() === 0) {
       this.reabsorbOutliers();
-      const to = this.resolve(cluster);
-      if (to !== undefined && to !== cluster) {
-        cluster = to;
-        created = false;
-        similarity = this.tree.similarity(to, t.vector);
-      }
+      merged = true;
     }
     if (this._maxClusters > 0 && this.tree.size > this._maxClusters) {
       // BIRCH's outlier handling first: the oldest clusters too small to be stories go, and
       // only when they are not enough is the threshold loosened
       if (!this.evictOutliers(cluster)) this.rebuild();
+      merged = true;
+    }
+    if (merged) {
       const to = this.resolve(cluster);
       if (to !== undefined && to !== cluster) {
         cluster = to;
